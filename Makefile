@@ -1,0 +1,40 @@
+# twinsim — two commands for a fresh machine: `make run` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORLD ?= data/demo
+
+.PHONY: run test venv lint world clean bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU wheel on disk, so nothing pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+$(WORLD)/world.json: | $(STAMP)
+	$(BIN)/twinsim world generate --out $(WORLD) --scale small --seed 7
+
+world: $(WORLD)/world.json
+
+run: venv world
+	$(BIN)/twinsim app --world $(WORLD)
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+bench: venv
+	$(BIN)/python benchmarks/world.py
+
+clean:
+	rm -rf $(VENV) data/demo

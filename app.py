@@ -1,0 +1,1 @@
+"""Streamlit entry point (placeholder until the app issue lands)."""

@@ -1,0 +1,3 @@
+"""federation package."""
+
+__all__: list[str] = []

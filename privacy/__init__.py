@@ -1,0 +1,3 @@
+"""privacy package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""retail package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""simulation package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""twins package."""
+
+__all__: list[str] = []
