@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first, pinned to the CPU wheel on disk, so nothing pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,flower]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -30,7 +30,7 @@ run: venv world
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint
+test: venv browser-deps lint
 	$(BIN)/python -m pytest -m "not slow" -q
 
 bench: venv
@@ -38,3 +38,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) data/demo
+
+# Headless Chromium for the browser tests (tests/browser): Debian's package, never a download
+# by `playwright install`. CI runs as root.
+.PHONY: browser-deps
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
