@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-$(WORLD)/world.json: | $(STAMP)
-	$(BIN)/twinsim world generate --out $(WORLD) --scale small --seed 7
+# The embedded demo federation: small world, one DP release per owner (charged to its
+# ledger), twin models pre-fitted into the app's cache. Idempotent; demo.json marks it done.
+$(WORLD)/demo.json: | $(STAMP)
+	$(BIN)/twinsim demo --world $(WORLD) --seed 7 --prepare-only
 
-world: $(WORLD)/world.json
+world: $(WORLD)/demo.json
 
 run: venv world
 	$(BIN)/twinsim app --world $(WORLD)

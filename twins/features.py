@@ -24,13 +24,14 @@ import polars as pl
 from retail.schema import MERCHANT_TYPES, TIERS, region_names
 from twins.schema import LIFE_TAGS, SCHEMA
 
-__all__ = ["RHYTHM_MIN_ACTIVE_WEEKS", "features", "tables_of"]
+__all__ = ["CHUNK_CUSTOMERS", "RHYTHM_MIN_ACTIVE_WEEKS", "features", "tables_of"]
 
 RHYTHM_MIN_ACTIVE_WEEKS = 8
 _TWO_WEEK_T = 3.0          # Welch t of even vs odd weekly spend
 _TWO_WEEK_REL = 0.3        # and a difference of at least 30% of mean weekly spend
 _WEEKLY_SHARE = 0.75       # weeks with a purchase, for "weekly"
 _MIN_SPAN_DAYS = 28
+CHUNK_CUSTOMERS = 50_000  # bounds the per-customer-day group-by at large owners
 # Neutral values for customers without purchases in the window (then bin as usual).
 _EMPTY = {"tier_mean": 1.0, "weekend_share": 2 / 7, "online_share": 0.0, "cv": 0.0}
 
@@ -63,9 +64,9 @@ def _transactions(tables: Any, merchant_type: str, start: dt.date, window_days: 
             (pl.col("cix").cast(pl.Int64) * window_days
              + (pl.col("timestamp") - pl.lit(t0)).dt.total_days()).alias("key"),
             "amount", "quantity",
-            pl.col("organic").cast(pl.Float64).alias("organic"),
-            pl.col("promo").cast(pl.Float64).alias("promo"),
-            pl.col("tier").cast(pl.Enum(list(TIERS))).to_physical().cast(pl.Float64)
+            # narrow columns (1 byte each): at 50M rows every byte per row is 50 MB
+            "organic", "promo",
+            pl.col("tier").cast(pl.Enum(list(TIERS))).to_physical().cast(pl.UInt8)
             .alias("tier_idx"),
             (pl.col("channel").cast(pl.String) == "online").alias("online"),
             pl.col("category").cast(pl.Enum(list(mtype.categories))).to_physical()
@@ -81,9 +82,9 @@ def _customer_sums(tx: pl.LazyFrame, tags: list[str], window_days: int) -> pl.La
     return (
         tx.group_by((pl.col("key") // window_days).alias("cix"))
         .agg(amount.sum().alias("spend"), pl.col("quantity").sum().alias("items"),
-             (amount * pl.col("organic")).sum().alias("organic"),
-             (amount * pl.col("promo")).sum().alias("promo"),
-             (amount * pl.col("tier_idx")).sum().alias("tier"),
+             (amount * pl.col("organic").cast(pl.Float64)).sum().alias("organic"),
+             (amount * pl.col("promo").cast(pl.Float64)).sum().alias("promo"),
+             (amount * pl.col("tier_idx").cast(pl.Float64)).sum().alias("tier"),
              # arithmetic masks, not per-group filters: much faster in the group-by
              *[(amount * (pl.col("tag") == LIFE_TAGS.index(t))).sum().alias(f"tag_{t}")
                for t in tags])
@@ -179,8 +180,32 @@ def _values(end: dt.date, window_days: int, tags: list[str], has_vehicle: bool) 
 
 
 def features(merchant_tables: Any, merchant_type: str, period_end: dt.date, *,
-             window_days: int = 365) -> pl.DataFrame:
-    """Feature table: ``customer_id`` plus one UInt8 code column per ``SCHEMA`` attribute."""
+             window_days: int = 365, chunk_customers: int | None = CHUNK_CUSTOMERS
+             ) -> pl.DataFrame:
+    """Feature table: ``customer_id`` plus one UInt8 code column per ``SCHEMA`` attribute.
+
+    Customers are processed in chunks of ``chunk_customers`` (``None``: all at once); each
+    row depends only on its own customer's rows, so the result is the same, while the
+    group-by tables (one entry per customer-day) shrink with the chunk.
+    """
+    if chunk_customers is not None and chunk_customers < 1:
+        raise ValueError(f"chunk_customers: must be >= 1 or None, got {chunk_customers}")
+    customers = tables_of(merchant_tables, "customers")
+    ids = customers.filter(pl.col("consent_analytics")).select("customer_id").collect()
+    if chunk_customers is None or ids.height <= chunk_customers:
+        return _features(merchant_tables, merchant_type, period_end, window_days)
+    tx = tables_of(merchant_tables, "transactions")
+    parts = []
+    for lo in range(0, ids.height, chunk_customers):
+        part = ids["customer_id"].slice(lo, chunk_customers).implode()
+        sub = {"customers": customers.filter(pl.col("customer_id").is_in(part)),
+               "transactions": tx.filter(pl.col("customer_id").is_in(part))}
+        parts.append(_features(sub, merchant_type, period_end, window_days))
+    return pl.concat(parts)
+
+
+def _features(merchant_tables: Any, merchant_type: str, period_end: dt.date,
+              window_days: int) -> pl.DataFrame:
     if merchant_type not in MERCHANT_TYPES:
         raise ValueError(f"merchant_type: unknown value {merchant_type!r}; "
                          f"known: {sorted(MERCHANT_TYPES)}")

@@ -1,0 +1,151 @@
+"""Hub side: measurements from releases, cached fits, cohorts mixed by DP size, refusals,
+determinism, campaign response tables."""
+
+from __future__ import annotations
+
+import ast
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from privacy import PrivacyBudget, Release
+from twins.hub import (
+    Cohort,
+    estimate_cohort_size,
+    fit_release,
+    measurements_from_release,
+    noise_variance,
+    response_table,
+    twins_from_releases,
+)
+from twins.release import release_owner
+from twins.schema import SCHEMA
+from twinsim.errors import CohortTooSmall
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"classes": (6,), "steps": 150}
+
+
+@pytest.fixture(scope="module")
+def env(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    base = tmp_path_factory.mktemp("hub")
+    rels = {}
+    for mid in ("grocery_1", "grocery_2"):
+        owner = base / mid
+        shutil.copytree(small_world / mid, owner)
+        PrivacyBudget.init_owner(owner, period="2025")
+        rels[mid] = release_owner(owner, epsilon=2.0, requester="t", purpose="hub tests")
+    return {"rels": rels, "cache": base / "cache", "world": small_world}
+
+
+def _fit(env: dict[str, object]) -> dict[str, object]:
+    return {"options": FAST, "cache": env["cache"]}
+
+
+def test_the_hub_never_imports_owner_side_code() -> None:
+    tree = ast.parse((ROOT / "twins" / "hub.py").read_text(encoding="utf-8"))
+    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    owner_side = {"retail.load", "retail.world", "twins.features", "twins.release",
+                  "twins.outcomes", "twins.evaluation"}
+    assert not mods & owner_side, mods & owner_side
+
+
+def test_measurements_map_counts_and_variance(env: dict[str, object]) -> None:
+    rel: Release = env["rels"]["grocery_1"]  # type: ignore[index]
+    ms = measurements_from_release(rel)
+    released = {m.attributes: m for m in rel.measurements if m.name.startswith("marginal:")}
+    assert len(ms) == len(released) > 100
+    for m in ms:
+        src = released[m.clique]
+        assert np.array_equal(m.values, src.array().astype(float))
+        assert m.variance == pytest.approx(src.scale**2)
+        assert m.values.size == math.prod(SCHEMA[a].cardinality for a in m.clique)
+    assert all(not m.clique[0].startswith("arm") for m in ms)
+
+
+def test_fit_is_cached_by_content_hash(env: dict[str, object]) -> None:
+    rel: Release = env["rels"]["grocery_1"]  # type: ignore[index]
+    cached = fit_release(rel, **_fit(env))
+    fresh = fit_release(rel, options=FAST, use_cache=False)
+    again = fit_release(rel, **_fit(env))
+    files = list((Path(str(env["cache"])) / "models").glob("*.json"))
+    assert files
+    np.testing.assert_array_equal(cached.weights, again.weights)
+    # a cached model samples exactly what the freshly fitted one does
+    assert cached.sample(500, seed=4).equals(fresh.sample(500, seed=4))
+
+
+def test_multi_owner_cohort_mixes_owners_by_dp_size(env: dict[str, object]) -> None:
+    """Organic grocery shoppers in Göteborg, from grocery_1 and grocery_2."""
+    rels = list(env["rels"].values())  # type: ignore[attr-defined]
+    cohort = Cohort(merchant_types=("grocery",), regions=("Göteborg",),
+                    where="organic_share>=medium")
+    size = estimate_cohort_size(rels, cohort, **_fit(env))
+    assert set(size.by_owner) == {r.owner for r in rels}
+    assert all(s > 0 for s in size.by_owner.values())
+    n = 6000
+    tw = twins_from_releases(rels, n=n, seed=11, cohort=cohort, min_size=20, **_fit(env))
+    assert tw.height == n
+    assert set(tw["region"].unique()) == {SCHEMA["region"].code("Göteborg")}
+    assert tw["organic_share"].min() >= SCHEMA["organic_share"].code("medium")
+    assert set(tw["merchant_type"]) == {"grocery"}
+    for owner, s in size.by_owner.items():
+        p = s / size.total
+        got = int((tw["owner"] == owner).sum())
+        assert abs(got - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + 1
+
+
+def test_tiny_cohort_is_refused_with_size_and_minimum(env: dict[str, object]) -> None:
+    rels = list(env["rels"].values())  # type: ignore[attr-defined]
+    cohort = Cohort(regions=("Umeå",), where="organic_share=very_high, baby=yes")
+    est = estimate_cohort_size(rels, cohort, **_fit(env)).total
+    assert est < 100
+    with pytest.raises(CohortTooSmall, match=r"estimated size \d+ is below the minimum 100"):
+        twins_from_releases(rels, n=100, seed=1, cohort=cohort, **_fit(env))
+
+
+def test_no_matching_owner_is_refused(env: dict[str, object]) -> None:
+    rels = list(env["rels"].values())  # type: ignore[attr-defined]
+    with pytest.raises(CohortTooSmall, match="no release matches"):
+        twins_from_releases(rels, n=10, seed=1, cohort=Cohort(merchant_types=("pet_shop",)),
+                            **_fit(env))
+    with pytest.raises(ValueError, match="unknown"):
+        Cohort(where="organic_share>=organic")
+
+
+def test_twins_parquet_is_deterministic(env: dict[str, object], tmp_path: Path) -> None:
+    rels = list(env["rels"].values())  # type: ignore[attr-defined]
+    paths = []
+    for i, seed in enumerate((5, 5, 6)):
+        path = tmp_path / f"t{i}.parquet"
+        twins_from_releases(rels, n=3000, seed=seed, **_fit(env)).write_parquet(path)
+        paths.append(path.read_bytes())
+    assert paths[0] == paths[1]
+    assert paths[0] != paths[2]
+
+
+def test_response_table_matches_exposures_within_noise(env: dict[str, object]) -> None:
+    rels = env["rels"]  # type: ignore[assignment]
+    rel: Release = rels["grocery_1"]  # type: ignore[index]
+    table = response_table([rel])
+    assert {"n_treated", "n_control", "redeemed_treated", "spend_treated_cents", "var_n",
+            "offer_kind", "frequency", "promo_share", "tier"} <= set(table.columns)
+    world = Path(str(env["world"])) / "grocery_1"
+    consenting = pl.read_parquet(world / "customers.parquet").filter("consent_analytics")
+    exp = (pl.read_parquet(world / "exposures.parquet")
+           .unique(subset=["campaign_id", "customer_id"], keep="first")
+           .join(consenting.select("customer_id"), on="customer_id"))
+    first = sorted(exp["campaign_id"].unique())[0]
+    truth = exp.filter(pl.col("campaign_id") == first)
+    c1 = table.filter(pl.col("campaign") == 1)
+    for col, arm in (("n_treated", "treatment"), ("n_control", "control")):
+        want = int((truth["arm"] == arm).sum())
+        sd = math.sqrt(float(c1["var_n"].sum()))
+        assert abs(float(c1[col].sum()) - want) <= 6 * sd
+    m = next(m for m in rel.measurements if m.name.endswith(":spend_cents"))
+    assert noise_variance(m) == pytest.approx(m.scale**2)

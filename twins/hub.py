@@ -1,0 +1,286 @@
+"""Hub side: from ``Release`` objects to fitted models, cohorts, twins and response tables.
+
+Everything here reads releases only (noisy counts + public metadata); nothing imports the
+owner-side loaders or feature code (a test checks the imports).
+
+* :func:`measurements_from_release` maps each released marginal back to a
+  :class:`twins.workload.Measurement` with its noise variance (Gaussian: scale²; Laplace: the
+  discrete Laplace variance).
+* :func:`fit_release` fits a synthesiser to one release. Fitting the mixture takes tens of
+  seconds, so fitted parameters are cached on disk (``TWINSIM_CACHE`` or
+  ``~/.cache/twinsim``), keyed by the release's content hash, the synthesiser, its options
+  and the seed. The cache holds public numbers only (they derive from the release).
+* :class:`Cohort` selects owners (merchant types, regions) and customers (region, attribute
+  filter); :func:`twins_from_releases` fits each owner separately and mixes owners in
+  proportion to their DP-estimated cohort sizes (:func:`twins.synth.mix_twins`), refusing a
+  cohort below ``min_size`` with ``CohortTooSmall``.
+* :func:`response_table` exposes the released campaign tables as treated/control counts,
+  redemptions and spend per campaign and attribute cell, with their noise variances.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from privacy.release import Measurement as Released
+from privacy.release import Release
+from retail.schema import MERCHANT_TYPES, region_names
+from twins.schema import SCHEMA, CohortFilter, structural_constants
+from twins.synth import SYNTHESISERS, MixtureModel, get_synthesiser, mix_twins
+from twins.synth.cohort import MIN_COHORT
+from twins.workload import Measurement
+from twinsim.errors import CohortTooSmall
+
+__all__ = [
+    "Cohort",
+    "CohortSize",
+    "cache_dir",
+    "estimate_cohort_size",
+    "fit_release",
+    "measurements_from_release",
+    "model_from_state",
+    "noise_variance",
+    "read_release",
+    "response_table",
+    "twins_from_releases",
+]
+
+_MARGINAL = "marginal:"
+_CAMPAIGN = "campaign:"
+
+
+def read_release(path: str | Path) -> Release:
+    """A release from its JSON file (schema version and content hash checked)."""
+    p = Path(path)
+    try:
+        return Release.from_json(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{p}: not a readable twinsim release ({exc})") from None
+
+
+def noise_variance(m: Released) -> float:
+    """Variance of the noise on each cell of a released measurement."""
+    if m.mechanism == "gaussian":
+        return float(m.scale) ** 2  # discrete Gaussian: σ² to within e^{-2π²σ²}, σ ≥ 1
+    if m.mechanism == "laplace":
+        q = math.exp(-1.0 / float(m.scale))
+        return 2.0 * q / (1.0 - q) ** 2  # discrete Laplace with parameter t = scale
+    raise ValueError(f"measurement {m.name!r}: unknown mechanism {m.mechanism!r}")
+
+
+def measurements_from_release(release: Release) -> list[Measurement]:
+    """The released marginals over the twin schema, as synthesiser inputs."""
+    out = [Measurement(clique=m.attributes, values=m.array().astype(float),
+                       variance=noise_variance(m))
+           for m in release.measurements
+           if m.name.startswith(_MARGINAL) and all(a in SCHEMA for a in m.attributes)]
+    if not out:
+        raise ValueError(f"release {release.release_id}: no marginals over the twin schema")
+    return out
+
+
+def cache_dir(path: str | Path | None = None) -> Path:
+    """Where fitted models are cached: ``path``, ``$TWINSIM_CACHE`` or ``~/.cache/twinsim``."""
+    base = path or os.environ.get("TWINSIM_CACHE") or Path.home() / ".cache" / "twinsim"
+    return Path(base) / "models"
+
+
+def model_from_state(state: Mapping[str, Any]) -> MixtureModel:
+    """Rebuild a fitted model from :meth:`MixtureModel.state` (the on-disk cache format)."""
+    domain = SCHEMA.project(state["attributes"])
+    return MixtureModel(domain=domain, weights=np.asarray(state["weights"], dtype=float),
+                        probs=tuple(np.asarray(p, dtype=float) for p in state["probs"]),
+                        total=float(state["total"]), name=str(state["name"]))
+
+
+def _options(synthesiser: str, seed: int, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if synthesiser not in SYNTHESISERS:
+        raise ValueError(f"synthesiser: unknown name {synthesiser!r}; known: "
+                         f"{sorted(SYNTHESISERS)}")
+    opts = dict(options or {})
+    if "seed" in inspect.signature(SYNTHESISERS[synthesiser]).parameters:
+        opts.setdefault("seed", seed)
+    return opts
+
+
+def fit_release(release: Release, synthesiser: str = "mixture", seed: int = 0, *,
+                options: Mapping[str, Any] | None = None,
+                cache: str | Path | None = None, use_cache: bool = True) -> MixtureModel:
+    """Fit ``synthesiser`` to one release's marginals; cached by content hash and options."""
+    opts = _options(synthesiser, seed, options)
+    key_src = json.dumps({"release": release.content_hash, "synthesiser": synthesiser,
+                          "options": opts}, sort_keys=True, default=str)
+    path = cache_dir(cache) / f"{hashlib.sha256(key_src.encode()).hexdigest()[:32]}.json"
+    if use_cache and path.is_file():
+        try:
+            return model_from_state(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)  # a corrupt cache entry is refitted, never trusted
+    model = get_synthesiser(synthesiser, **opts).fit(
+        measurements_from_release(release), SCHEMA,
+        constants=structural_constants(release.merchant_type))
+    if not isinstance(model, MixtureModel):  # the cache stores MixtureModel.state()
+        raise TypeError(f"synthesiser {synthesiser!r} returned {type(model).__name__}, "
+                        "not a MixtureModel")
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(model.state()), encoding="utf-8")
+        os.replace(tmp, path)
+    return model
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cohort:
+    """Who to simulate: owners of ``merchant_types`` operating in ``regions``, and customers
+    living in ``regions`` who satisfy ``where`` (e.g. ``"pet=yes, organic_share>=high"``).
+    Empty means no restriction."""
+
+    merchant_types: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    where: str = ""
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.merchant_types if t not in MERCHANT_TYPES]
+        if bad:
+            raise ValueError(f"Cohort.merchant_types: unknown {bad}; known: "
+                             f"{sorted(MERCHANT_TYPES)}")
+        bad = [r for r in self.regions if r not in region_names()]
+        if bad:
+            raise ValueError(f"Cohort.regions: unknown {bad}; known: {list(region_names())}")
+        self.filter()  # parse now: a bad expression fails at construction
+
+    def filter(self) -> CohortFilter | None:
+        clauses = [c for c in self.where.split(",") if c.strip()]
+        if self.regions:
+            clauses.append("region=" + "|".join(self.regions))
+        return CohortFilter.parse(clauses) if clauses else None
+
+    def admits(self, release: Release) -> bool:
+        """Does this release's owner belong to the cohort (by public metadata)?"""
+        if self.merchant_types and release.merchant_type not in self.merchant_types:
+            return False
+        return not self.regions or bool(set(self.regions) & set(release.regions))
+
+    def describe(self) -> str:
+        parts = [f"merchant types {'|'.join(self.merchant_types)}"] if self.merchant_types else []
+        parts += [f"regions {'|'.join(self.regions)}"] if self.regions else []
+        parts += [self.where.strip()] if self.where.strip() else []
+        return "; ".join(parts) or "everyone"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CohortSize:
+    """DP-estimated cohort size, per owner pseudonym and in total."""
+
+    by_owner: Mapping[str, float]
+    total: float
+
+
+def _models(releases: Sequence[Release], cohort: Cohort, fit: Mapping[str, Any]
+            ) -> tuple[dict[str, MixtureModel], dict[str, str]]:
+    chosen = [r for r in releases if cohort.admits(r)]
+    if not chosen:
+        raise CohortTooSmall(f"cohort ({cohort.describe()}): no release matches its merchant "
+                             f"types/regions among {len(releases)} release(s); estimated size 0")
+    owners = [r.owner for r in chosen]
+    dup = sorted({o for o in owners if owners.count(o) > 1})
+    if dup:
+        raise ValueError(f"releases: several releases of owner(s) {dup}; pass one per owner")
+    return ({r.owner: fit_release(r, **fit) for r in chosen},
+            {r.owner: r.merchant_type for r in chosen})
+
+
+def estimate_cohort_size(releases: Sequence[Release], cohort: Cohort | None = None,
+                         **fit: Any) -> CohortSize:
+    """DP-estimated size of the cohort at each admitted owner (model share × DP total).
+
+    ``fit`` goes to :func:`fit_release` (synthesiser, seed, options, cache).
+    """
+    cohort = cohort or Cohort()
+    models, _ = _models(releases, cohort, fit)
+    where = cohort.filter()
+    sizes = {o: m.size(where) for o, m in models.items()}
+    return CohortSize(by_owner=sizes, total=math.fsum(sizes.values()))
+
+
+def twins_from_releases(releases: Sequence[Release], *, n: int, seed: int,
+                        cohort: Cohort | None = None, min_size: float = MIN_COHORT,
+                        **fit: Any) -> pl.DataFrame:
+    """``n`` twins of the cohort: UInt8 attribute codes plus ``owner`` and ``merchant_type``.
+
+    Owners are mixed in proportion to their DP-estimated cohort sizes. Deterministic for a
+    fixed ``seed`` and fitted models. ``CohortTooSmall`` when the estimated size (summed
+    over owners) is below ``min_size``. ``fit`` goes to :func:`fit_release`.
+    """
+    if n < 1:
+        raise ValueError(f"n: must be >= 1, got {n}")
+    cohort = cohort or Cohort()
+    models, types = _models(releases, cohort, fit)
+    where = cohort.filter()
+    try:
+        twins = mix_twins(models, n, seed, where, min_size=min_size)
+    except CohortTooSmall as exc:
+        raise CohortTooSmall(f"cohort ({cohort.describe()}): {exc}") from None
+    return twins.with_columns(
+        pl.col("owner").replace_strict(types, return_dtype=pl.String).alias("merchant_type"))
+
+
+def _campaign_parts(release: Release) -> dict[tuple[int, str], dict[str, Released]]:
+    parts: dict[tuple[int, str], dict[str, Released]] = {}
+    for m in release.measurements:
+        if m.name.startswith(_CAMPAIGN):
+            _, k, kind, what = m.name.split(":")
+            parts.setdefault((int(k), kind), {})[what] = m
+    return parts
+
+
+def _campaign_rows(release: Release, k: int, kind: str, counts: Released, spend: Released
+                   ) -> pl.DataFrame:
+    attrs = counts.attributes[2:]
+    shape = [len(release.domain[a]) for a in counts.attributes]
+    c = counts.array().reshape(shape).astype(float)
+    s = spend.array().reshape(shape).astype(float)
+    grid = np.indices(shape[2:]).reshape(len(attrs), -1)
+    flat = {name: arr.reshape(-1) for name, arr in {
+        "n_treated": c[0].sum(axis=0), "n_control": c[1].sum(axis=0),
+        "redeemed_treated": c[0, 1], "redeemed_control": c[1, 1],
+        "spend_treated_cents": s[0].sum(axis=0), "spend_control_cents": s[1].sum(axis=0),
+    }.items()}
+    vc, vs = noise_variance(counts), noise_variance(spend)
+    return pl.DataFrame({
+        "owner": release.owner, "merchant_type": release.merchant_type, "campaign": k,
+        "offer_kind": kind,
+        **{a: grid[i].astype(np.uint8) for i, a in enumerate(attrs)}, **flat,
+        "var_n": 2 * vc, "var_redeemed": vc, "var_spend_cents": 2 * vs,
+    })
+
+
+def response_table(releases: Sequence[Release]) -> pl.DataFrame:
+    """DP campaign responses per (owner, campaign, offer kind, attribute cell).
+
+    Columns: ``n_treated``/``n_control`` (exposed customers), ``redeemed_treated``/
+    ``redeemed_control``, ``spend_treated_cents``/``spend_control_cents`` (spend clamped per
+    customer, see :mod:`twins.release`), the attribute codes, and the noise variance of each
+    kind of column (``var_n``, ``var_redeemed``, ``var_spend_cents``; noise is independent
+    across cells and columns sum two cells where the variance says so). Values are noisy and
+    may be negative; aggregate cells before dividing.
+    """
+    frames = [_campaign_rows(r, k, kind, parts["counts"], parts["spend_cents"])
+              for r in releases
+              for (k, kind), parts in sorted(_campaign_parts(r).items())
+              if {"counts", "spend_cents"} <= set(parts)]
+    if not frames:
+        raise ValueError("response_table: no campaign tables in the given releases")
+    return pl.concat(frames, how="diagonal")

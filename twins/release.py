@@ -1,0 +1,236 @@
+"""Owner side: turn a merchant folder into one DP ``Release`` (marginals + campaign tables).
+
+:func:`release_owner` is the one call a data owner makes. In order:
+
+1. open the owner's budget (no ledger: ``UnknownOwner`` telling to run ``twinsim ledger
+   init``) and pre-check the requested loss against the cap (fail fast, before loading);
+2. load the folder with the validating loader (:func:`retail.load.load_merchant`, strict);
+3. build the feature table (one row per consenting customer, :func:`twins.features`);
+4. build the pre-noise queries (:func:`owner_queries`): every marginal of the workload and,
+   per past campaign, an exposure-count table and a clamped-spend table;
+5. :func:`privacy.measure_and_release` charges the ledger (atomically, re-checking the cap),
+   then noises; an over-budget request raises ``BudgetExceeded`` and changes nothing;
+6. the JSON goes to a temporary file in the output folder, renamed into place only after
+   everything succeeded (so a refused or failed release never leaves a file behind).
+
+Budget split (zCDP ρ; ε requests are converted at the ledger's δ). With campaigns present,
+``CAMPAIGN_SHARE`` = 10 % of ρ goes to the campaign tables, split evenly over every table
+(counts and spend of each campaign); the other 90 % goes to the marginals in proportion to
+the workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Without campaigns
+(or ``include_campaigns=False``) the marginals get all of ρ.
+
+Sensitivities (privacy unit: one customer of this owner): each marginal L1 = L2 = 1 (one
+feature row per customer); per campaign, counts 1 and spend ``clamp_cents`` (one exposure row
+per customer per campaign, spend clamped to [0, clamp]; :mod:`twins.outcomes`).
+
+Measurement names (public, carry no identifier): ``marginal:<a>,<b>`` and
+``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` where ``k`` is the campaign's
+1-based position in the owner's campaign list (the owner's campaign ids are not released;
+they may name the merchant). Campaign tables run over the public pseudo-attributes ``arm``
+(treatment, control) and ``redeemed`` (no, yes), added to the release's domain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from privacy.accounting import DpEvent, zcdp_rho_for_epsilon
+from privacy.budget import LEDGER_FILE, PrivacyBudget
+from privacy.ledger import Ledger
+from privacy.release import CountQuery, Release, measure_and_release
+from retail.load import load_merchant
+from retail.merchant import Merchant
+from retail.schema import ARMS
+from twins.features import features
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes
+from twins.schema import SCHEMA, structural_constants
+from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
+from twinsim.errors import BudgetExceeded
+
+__all__ = [
+    "CAMPAIGN_PREFIX",
+    "CAMPAIGN_SHARE",
+    "MARGINAL_PREFIX",
+    "REDEEMED_LEVELS",
+    "SPEND_CLAMP_SEK",
+    "OwnerQueries",
+    "owner_feature_table",
+    "owner_pseudonym",
+    "owner_queries",
+    "release_domain",
+    "release_owner",
+    "write_release",
+]
+
+CAMPAIGN_SHARE = 0.10
+SPEND_CLAMP_SEK = 5_000.0
+MARGINAL_PREFIX = "marginal:"
+CAMPAIGN_PREFIX = "campaign:"
+REDEEMED_LEVELS: tuple[str, ...] = ("no", "yes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnerQueries:
+    """Pre-noise queries of one owner and their budget weights (owner side only)."""
+
+    domain: dict[str, tuple[str, ...]]
+    queries: tuple[CountQuery, ...]
+    weights: tuple[float, ...]
+    n_customers: int
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.queries) or not self.queries:
+            raise ValueError(f"OwnerQueries.weights: {len(self.weights)} weights for "
+                             f"{len(self.queries)} queries")
+
+
+def release_domain() -> dict[str, tuple[str, ...]]:
+    """The public domain of every release: the twin schema plus ``arm`` and ``redeemed``."""
+    dom = {a.name: a.levels for a in SCHEMA.attributes}
+    dom["arm"] = tuple(ARMS)
+    dom["redeemed"] = REDEEMED_LEVELS
+    return dom
+
+
+def _offer_kind(offer_json: str) -> str:
+    try:
+        kind = json.loads(offer_json).get("kind", "unknown")
+    except (json.JSONDecodeError, AttributeError):
+        return "unknown"
+    return kind if isinstance(kind, str) and kind.isidentifier() else "unknown"
+
+
+def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
+                      ) -> tuple[list[CountQuery], list[float]]:
+    outcomes = campaign_outcomes(merchant.tables, table, spend_clamp_sek=SPEND_CLAMP_SEK,
+                                 attributes=DEFAULT_RESPONSE_ATTRIBUTES)
+    kinds = dict(zip(merchant.campaigns["campaign_id"].to_list(),
+                     map(_offer_kind, merchant.campaigns["offer"].to_list()), strict=True))
+    queries: list[CountQuery] = []
+    for k, (cid, out) in enumerate(outcomes.items(), start=1):
+        attrs = ("arm", "redeemed", *out.attributes)
+        base = f"{CAMPAIGN_PREFIX}{k}:{kinds[cid]}:"
+        queries.append(CountQuery(name=base + "counts", attributes=attrs, counts=out.counts,
+                                  sensitivity_l2=out.sensitivity["counts"]["l2"],
+                                  sensitivity_l1=out.sensitivity["counts"]["l1"]))
+        spend = out.sensitivity["spend_cents"]
+        queries.append(CountQuery(name=base + "spend_cents", attributes=attrs,
+                                  counts=out.spend_cents, sensitivity_l2=spend["l2"],
+                                  sensitivity_l1=spend["l1"]))
+    each = share / len(queries) if queries else 0.0
+    return queries, [each] * len(queries)
+
+
+def owner_queries(merchant: Merchant, *, workload: Workload | None = None,
+                  include_campaigns: bool = True, campaign_share: float = CAMPAIGN_SHARE,
+                  feature_table: pl.DataFrame | None = None) -> OwnerQueries:
+    """Every pre-noise query of a release and its weight (see the module doc for the split)."""
+    if not 0.0 < campaign_share < 1.0:
+        raise ValueError(f"campaign_share: must be in (0, 1), got {campaign_share}")
+    mtype = merchant.info.merchant_type
+    table = (feature_table if feature_table is not None
+             else features(merchant.tables, mtype, merchant.info.period_end))
+    wl = workload or default_workload(SCHEMA, constants=structural_constants(mtype))
+    counts = workload_counts(table, SCHEMA, wl)
+    marg = [CountQuery(name=MARGINAL_PREFIX + ",".join(c), attributes=tuple(c), counts=v,
+                       sensitivity_l2=MARGINAL_SENSITIVITY["l2"],
+                       sensitivity_l1=MARGINAL_SENSITIVITY["l1"])
+            for c, v in zip(wl.cliques, counts, strict=True)]
+    camp, camp_w = (_campaign_queries(merchant, table, campaign_share)
+                    if include_campaigns else ([], []))
+    marg_share = 1.0 - campaign_share if camp else 1.0
+    total_w = math.fsum(wl.weights)
+    weights = [marg_share * w / total_w for w in wl.weights] + camp_w
+    return OwnerQueries(domain=release_domain(), queries=tuple(marg + camp),
+                        weights=tuple(weights), n_customers=table.height)
+
+
+def owner_feature_table(owner_dir: str | Path, *, now: dt.datetime | dt.date | None = None
+                        ) -> pl.DataFrame:
+    """The owner's feature table (validated load; one row per consenting customer)."""
+    merchant = load_merchant(owner_dir, now=now)
+    return features(merchant.tables, merchant.info.merchant_type, merchant.info.period_end)
+
+
+def owner_pseudonym(owner_dir: str | Path) -> str | None:
+    """The pseudonym releases carry for this owner (None without a ledger)."""
+    path = Path(owner_dir) / LEDGER_FILE
+    return Ledger(path).pseudonym if path.is_file() else None
+
+
+def _requested_rho(budget: PrivacyBudget, epsilon: float | None, rho: float | None) -> float:
+    if (epsilon is None) == (rho is None):
+        raise ValueError("give exactly one of epsilon or rho")
+    if rho is not None:
+        return float(rho)
+    assert epsilon is not None
+    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon: must be a finite number > 0 (got {epsilon!r})")
+    return zcdp_rho_for_epsilon(float(epsilon), budget.delta)
+
+
+def _precheck(budget: PrivacyBudget, rho: float) -> None:
+    """Refuse early (before the expensive load) with the ledger's figures."""
+    check = budget.precheck(DpEvent(kind="gaussian", rho=rho))
+    if check.allowed:
+        return
+    exc = BudgetExceeded(
+        f"owner {budget.ledger.owner!r}: this release would bring spent ε from "
+        f"{check.spent_epsilon:.9g} to {check.spent_after:.9g} (δ={budget.delta:g}), over the "
+        f"cap {check.cap_epsilon:g}; remaining {budget.remaining:.9g}. Nothing was charged or "
+        "written; ask for less or open a new period.")
+    exc.spent_epsilon = check.spent_epsilon  # type: ignore[attr-defined]
+    exc.remaining_epsilon = budget.remaining  # type: ignore[attr-defined]
+    exc.requested_epsilon = check.spent_after  # type: ignore[attr-defined]
+    raise exc
+
+
+def write_release(release: Release, out: str | Path) -> Path:
+    """Write ``release`` as JSON atomically: temp file in the same folder, then rename."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(release.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def release_owner(owner_dir: str | Path, *, epsilon: float | None = None,
+                  rho: float | None = None, requester: str, purpose: str,
+                  workload: Workload | None = None, include_campaigns: bool = True,
+                  out: str | Path | None = None, ledger_path: str | Path | None = None,
+                  now: dt.datetime | dt.date | None = None, **options: Any) -> Release:
+    """Release one owner's DP marginals and campaign tables (see the module doc).
+
+    ``epsilon`` is spent at the ledger's δ (zCDP converted by the ledger's own accountant);
+    or give ``rho``. ``options`` go to :func:`owner_queries` (``campaign_share``).
+    """
+    budget = PrivacyBudget.for_owner(owner_dir, ledger_path=ledger_path)
+    total_rho = _requested_rho(budget, epsilon, rho)
+    if out is not None and not Path(out).parent.is_dir():
+        raise ValueError(f"out: folder {Path(out).parent} does not exist; create it first")
+    _precheck(budget, total_rho)
+    merchant = load_merchant(owner_dir, now=now)
+    plan = owner_queries(merchant, workload=workload, include_campaigns=include_campaigns,
+                         **options)
+    release = measure_and_release(budget, requester=requester, purpose=purpose,
+                                  domain=plan.domain, queries=plan.queries, rho=total_rho,
+                                  weights=plan.weights, regions=merchant.info.regions)
+    if out is not None:
+        write_release(release, out)
+    return release
