@@ -352,7 +352,7 @@ def cli_command(pop: Population, offer: Offer, *, days: int, replications: int, 
 
 
 def twins_parquet(pop: Population, seed: int) -> bytes:
-    """The population's twin table as Parquet (for ``twinsim sim trial --twins``)."""
+    """The population's twin table as Parquet (for ``twinsim simulate --twins``)."""
     buf = io.BytesIO()
     population_twins(pop, seed).write_parquet(buf)
     return buf.getvalue()

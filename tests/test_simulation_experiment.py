@@ -154,14 +154,14 @@ def test_cli_trial_and_forecast(tmp_path: Path) -> None:
     offer = tmp_path / "offer.json"
     offer.write_text(json.dumps({"name": "Meat", "kind": "discount", "pct": 20,
                                  "categories": ["meat"], "days": 10}))
-    run = CliRunner().invoke(app, ["sim", "trial", str(offer), "--demo", "500", "--days", "15",
-                                   "--replications", "2", "--json"])
+    run = CliRunner().invoke(app, ["simulate", "--offer", str(offer), "--demo", "500", "--days",
+                                   "15", "--replications", "2", "--json"])
     assert run.exit_code == 0, run.output
     assert json.loads(run.output)["overall"]["reach"]["mean"] > 0
     offer.write_text(json.dumps({"name": "Ties", "kind": "discount", "pct": 5,
                                  "categories": ["ties"]}))
-    bad = CliRunner().invoke(app, ["sim", "trial", str(offer), "--demo", "50"])
+    bad = CliRunner().invoke(app, ["simulate", "--offer", str(offer), "--demo", "50"])
     assert bad.exit_code == 2 and "unknown category" in bad.output
-    fc = CliRunner().invoke(app, ["sim", "forecast", "--demo", "300", "--days", "10",
-                                  "--replications", "2"])
+    fc = CliRunner().invoke(app, ["forecast", "--demo", "300", "--days", "10",
+                                  "--replications", "2", "--json"])
     assert fc.exit_code == 0 and json.loads(fc.output)["days"] == 10

@@ -34,6 +34,32 @@ def _register() -> None:
     from retail.cli import world_app
 
     app.add_typer(world_app, name="world")
+    from privacy.cli import ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+    from app_pages.cli import app_command
+
+    app.command("app")(app_command)
+    from simulation.cli import forecast_command, simulate_command, sweep_command
+
+    app.command("simulate")(simulate_command)
+    app.command("forecast")(forecast_command)
+    app.command("sweep")(sweep_command)
+    from federation.cli import federate
+
+    app.command("federate")(federate)
+    from twins.cli import evaluate_app, release_command, twins_command
+
+    app.command("release")(release_command)
+    app.command("twins")(twins_command)
+    app.add_typer(evaluate_app, name="evaluate")
+    from twinsim.evaluate_cli import uplift_command, validity_command
+
+    evaluate_app.command("uplift")(uplift_command)
+    evaluate_app.command("validity")(validity_command)
+    from twinsim.demo_cli import demo_command
+
+    app.command("demo")(demo_command)
 
 
 _register()

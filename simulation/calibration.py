@@ -1,0 +1,396 @@
+"""Calibrate the twins' offer response to the owners' past randomised campaigns.
+
+Input: the DP campaign aggregates of releases (``twins.hub.response_table``: per campaign and
+cell of public attributes, noisy exposure counts, redemptions and clamped spend of the
+treated and control arms). Output: a :class:`CalibratedResponse`, a
+:class:`~simulation.response.ResponseModel` that answers like the parametric model but
+
+1. redeems at the observed rate: per offer kind, a logit shift makes the twins' redemption
+   over a past campaign's window match the share observed in its treated arm (see
+   ``_window_rate`` for what is matched); the observed rate is first combined with the
+   uncalibrated model's rate by precision (binomial + DP noise vs ``PRIOR_RATE_REL``). Across
+   a kind's campaigns the shifts are regressed on the campaigns' mean log relevance (how
+   strongly uptake follows relevance); their residual spread is the kind's uncertainty;
+2. varies by attribute level as observed: per kind, logit offsets per level of each response
+   attribute (frequency, promo_share, tier) are raked so the model's rate per level matches
+   the observed rate per level; each level's observed rate is shrunk toward the pooled rate
+   by ``prior_n`` pseudo-customers (noisy cells with few customers say little);
+3. lifts spend as observed: the treated-minus-control spend per exposed customer of each
+   campaign sets a factor on the model's visit and basket lifts, solved from two short runs
+   of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
+   factor to first order); campaigns are combined by information (lift effect² over the
+   noise of the observed difference, sampling + DP), shrunk toward 1.
+
+The past campaigns' terms (``offers``: categories, depth, days) are the owner's business
+facts, not customer data, and carry no privacy loss; without them each kind is calibrated on
+a public reference offer (:func:`reference_offer`). Past campaigns went to recently active
+customers, so calibration runs on twins whose last purchase was within 60 days.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+
+from retail.offers import Offer
+from retail.schema import MERCHANT_TYPES
+from simulation.effects import build_effect
+from simulation.model import MarketModel
+from simulation.params import TwinParams
+from simulation.response import OfferFeatures, ParametricResponse, Response
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES
+from twins.schema import SCHEMA
+
+__all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedResponse",
+           "CampaignFacts", "calibrate_response", "campaign_facts", "reference_offer"]
+
+F32 = np.float32
+_RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
+_MAX_TWINS = 20_000
+_SPEND_SD_SEK = 800.0  # rough sd of a customer's window spend, for the lift shrinkage
+PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relative to it
+SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
+LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignFacts:
+    """One past campaign as the hub sees it (noisy sums over every attribute cell)."""
+
+    campaign: int
+    kind: str
+    n_treated: float
+    n_control: float
+    redeemed_treated: float
+    spend_treated: float  # SEK
+    spend_control: float  # SEK
+    level_counts: Mapping[str, tuple[np.ndarray, np.ndarray]]  # attr -> (treated n, redeemed)
+    var_redeemed: float = 0.0  # DP noise variance of redeemed_treated
+    var_spend: float = 0.0  # DP noise variance of spend_treated (= of spend_control), SEK²
+
+    @property
+    def effective_n(self) -> float:
+        """Treated customers worth of information in the noisy redemption rate."""
+        r, n = self.redemption_rate, max(self.n_treated, 1.0)
+        binom = r * (1 - r)
+        return binom / (binom / n + self.var_redeemed / n ** 2)
+
+    @property
+    def redemption_rate(self) -> float:
+        return float(np.clip(self.redeemed_treated / max(self.n_treated, 1.0), 1e-4, 0.95))
+
+    @property
+    def incremental_spend(self) -> float:
+        """Treated minus control mean spend per exposed customer (SEK, clamped spend)."""
+        return (self.spend_treated / max(self.n_treated, 1.0)
+                - self.spend_control / max(self.n_control, 1.0))
+
+
+def campaign_facts(table: pl.DataFrame, owner: str | None = None) -> list[CampaignFacts]:
+    """Per campaign of ``table`` (optionally of one owner): sums over cells and per level."""
+    if owner is not None:
+        table = table.filter(pl.col("owner") == owner)
+    attrs = [a for a in DEFAULT_RESPONSE_ATTRIBUTES if a in table.columns]
+    out = []
+    for (camp, kind), part in table.group_by(["campaign", "offer_kind"],
+                                             maintain_order=True):
+        s = part.select(pl.col("n_treated", "n_control", "redeemed_treated",
+                               "spend_treated_cents", "spend_control_cents", "var_redeemed",
+                               "var_spend_cents").sum()).row(0, named=True)
+        levels = {}
+        for a in attrs:
+            card = SCHEMA[a].cardinality
+            g = part.group_by(a).agg(pl.col("n_treated", "redeemed_treated").sum())
+            n, r = np.zeros(card), np.zeros(card)
+            idx = g[a].to_numpy().astype(np.int64)
+            n[idx], r[idx] = g["n_treated"].to_numpy(), g["redeemed_treated"].to_numpy()
+            levels[a] = (n, r)
+        out.append(CampaignFacts(
+            campaign=int(camp), kind=str(kind), n_treated=s["n_treated"],  # type: ignore[arg-type]
+            n_control=s["n_control"], redeemed_treated=s["redeemed_treated"],
+            spend_treated=s["spend_treated_cents"] / 100.0,
+            spend_control=s["spend_control_cents"] / 100.0, level_counts=levels,
+            var_redeemed=float(s["var_redeemed"]), var_spend=float(s["var_spend_cents"]) / 1e4))
+    return out
+
+
+def reference_offer(kind: str, merchant_type: str) -> Offer:
+    """A public stand-in for a past campaign whose terms are unknown."""
+    cats = MERCHANT_TYPES[merchant_type].categories
+    specs: dict[str, dict[str, object]] = {
+        "discount": {"pct": 15}, "cross_sell": {"pct": 20, "trigger_categories": [cats[0]],
+                                                "categories": [cats[-1]]},
+        "partner": {"partner": "partner", "partner_value": 1000},
+        "membership": {"monthly_fee": 49, "pct": 10}, "points": {"earn_rate": 1,
+                                                                "point_value": 0.02},
+    }
+    spec = specs[kind]
+    return Offer.from_dict({"name": f"reference {kind}", "kind": kind, "days": 28, **spec})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibratedResponse:
+    """The parametric response with per-kind level offsets and lift factors (see module doc).
+
+    Per twin and kind, the logit gains ``shift0[kind] + Σ_attr offsets[kind][attr][level]
+    + rel_slope[kind]·(log relevance − rel_ref[kind])`` (offsets are centred, the slope
+    corrects how strongly uptake follows relevance); ``lift[kind]`` multiplies visit and
+    basket lifts. Kinds without past campaigns answer as ``base``.
+    """
+
+    base: ParametricResponse = field(default_factory=ParametricResponse)
+    offsets: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    shift0: Mapping[str, float] = field(default_factory=dict)
+    rel_slope: Mapping[str, float] = field(default_factory=dict)
+    rel_ref: Mapping[str, float] = field(default_factory=dict)
+    lift: Mapping[str, float] = field(default_factory=dict)
+    shift_sd: Mapping[str, float] = field(default_factory=dict)
+    lift_sd: Mapping[str, float] = field(default_factory=dict)
+    name: str = "calibrated"
+
+    def __post_init__(self) -> None:
+        for kind, f in self.lift.items():
+            if not (math.isfinite(f) and f >= 0):
+                raise ValueError(f"CalibratedResponse.lift[{kind!r}]: must be >= 0, got {f}")
+
+    def draw(self, rng: np.random.Generator) -> CalibratedResponse:
+        """One plausible response: constant shifts and lift factors drawn around the fitted
+        values with their calibration uncertainty (``shift_sd`` on the logit scale,
+        ``lift_sd`` on the log scale), for prediction intervals that include the response
+        model's own uncertainty, not only behaviour noise."""
+        shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
+                  for k, v in self.shift0.items()}
+        lift = {k: v * float(np.exp(rng.normal(0.0, self.lift_sd.get(k, 0.0))))
+                for k, v in self.lift.items()}
+        return replace(self, shift0=shift0, lift=lift)
+
+    def shift(self, params: TwinParams, kind: str,
+              relevance: np.ndarray | None = None) -> np.ndarray:
+        """Per-twin logit offset of ``kind`` (attribute levels, relevance, constant)."""
+        out = np.full(params.n, self.shift0.get(kind, 0.0))
+        if relevance is not None and self.rel_slope.get(kind, 0.0):
+            out += self.rel_slope[kind] * (_log_rel(relevance) - self.rel_ref.get(kind, 0.0))
+        table = params.attributes
+        for attr, off in self.offsets.get(kind, {}).items():
+            if table is not None and attr in table.columns:
+                out += off[table[attr].to_numpy().astype(np.int64)]
+        return out
+
+    def respond(self, params: TwinParams, features: OfferFeatures) -> Response:
+        r = self.base.respond(params, features)
+        k = features.kind
+        p = self.base.probability(params, features,
+                                  self.shift(params, k, features.relevance))  # type: ignore[arg-type]
+        f = self.lift.get(k, 1.0)
+        return replace(r, p_redeem=p.astype(F32), visit_lift=(r.visit_lift * f).astype(F32),
+                       basket_lift=(r.basket_lift * f).astype(F32))
+
+
+def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse) -> np.ndarray:
+    """Per twin (0 when no longer a customer): the quantity matched to the observed share
+    of treated customers who redeemed.
+
+    Partner, membership, points, cross-sell: the probability of taking the offer at least
+    once in the window. Discounts: a customer who takes a discount uses it on every
+    qualifying visit (what the observed campaigns show: the discount cost per taker is that
+    of all their qualifying spend), so the twin's per-visit probability ``p`` is read as the
+    share of takers, and the observed share of customers who redeemed as ``p`` times the
+    chance of at least one visit with a qualifying item in the window. Matching the
+    at-least-once probability of independent per-visit draws instead gives far too few
+    discounted visits.
+    """
+    eff = build_effect(offer, params, response=response)
+    p = eff.p_event.astype(float)
+    k = params.visit_rate.astype(float) * offer.days
+    if offer.kind == "discount":
+        per_visit = 1.0 - np.power(1.0 - np.clip(eff.eligible_share.astype(float), 0, 1),
+                                   np.maximum(params.items.astype(float), 1.0))
+        return p * (1.0 - np.power(1.0 - per_visit, k)) * params.active
+    if offer.kind == "partner":
+        k = np.full(params.n, float(offer.days))
+    return (1.0 - np.power(1.0 - p, k)) * params.active
+
+
+def _solve_shift(target: float, rate_at: object) -> float:
+    lo, hi = -15.0, 15.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if rate_at(mid) < target else (lo, mid)  # type: ignore[operator]
+        if hi - lo < 1e-3:
+            break
+    return 0.5 * (lo + hi)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 0.95)
+    return np.log(p / (1 - p))
+
+
+def _log_rel(relevance: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(np.asarray(relevance, dtype=float), 0.02))
+
+
+def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
+                        resp: CalibratedResponse, prior_n: float, iterations: int = 3
+                        ) -> tuple[dict[str, np.ndarray], float]:
+    """Centred level offsets and the constant logit shift reproducing one campaign."""
+    kind = offer.kind
+    table = params.attributes
+    assert table is not None
+    offs = {a: np.zeros(SCHEMA[a].cardinality) for a in fact.level_counts}
+    codes = {a: table[a].to_numpy().astype(np.int64) for a in offs if a in table.columns}
+    active = params.active
+    if not active.any():
+        return offs, 0.0
+    # few (noisy) exposures say little: shrink the observed rate toward the model's own
+    # precision-weighted: the model's own rate (sd PRIOR_RATE_REL of itself) against the
+    # observed rate (binomial and DP noise); tiny or very noisy campaigns stay near the model
+    prior = float(_window_rate(params, offer, resp)[active].mean())
+    r_obs, n_obs = fact.redemption_rate, max(fact.n_treated, 1.0)
+    prec_obs = 1.0 / (r_obs * (1 - r_obs) / n_obs + fact.var_redeemed / n_obs ** 2)
+    prec_prior = 1.0 / (PRIOR_RATE_REL * prior + 0.01) ** 2
+    pooled = float(np.clip((r_obs * prec_obs + prior * prec_prior) / (prec_obs + prec_prior),
+                           1e-4, 0.95))
+
+    def level_prior(attr: str) -> float:
+        # DP noise on a level's redemptions (sd) adds the customers whose expected
+        # redemptions equal that sd to the shrinkage
+        sd = math.sqrt(fact.var_redeemed / SCHEMA[attr].cardinality)
+        return prior_n + sd / max(pooled, 0.01)
+
+    g = 0.0
+
+    def current(extra: float = 0.0) -> CalibratedResponse:
+        return replace(resp, offsets={**resp.offsets, kind: offs},
+                       shift0={**resp.shift0, kind: g + extra})
+
+    for _ in range(iterations):
+        for a, (n, r) in fact.level_counts.items():
+            if a not in codes:
+                continue
+            m = level_prior(a)
+            target = (np.maximum(r, 0) + m * pooled) / (np.maximum(n, 0) + m)
+            rate = _window_rate(params, offer, current())
+            model = np.array([rate[(codes[a] == lv) & active].mean()
+                              if ((codes[a] == lv) & active).any() else np.nan
+                              for lv in range(len(n))])
+            step = np.where(np.isnan(model), 0.0, _logit(target) - _logit(model))
+            offs[a] = offs[a] + step
+            centre = float(offs[a][codes[a]].mean())  # keep the level in the constant
+            offs[a] = offs[a] - centre
+            g += centre
+        g += _solve_shift(pooled, lambda x: float(_window_rate(params, offer, current(x))[
+            active].mean()))
+    return offs, g
+
+
+def _spread(values: np.ndarray, weights: np.ndarray, floor: float) -> float:
+    """Weighted sd of campaign-level estimates around their mean, at least ``floor``."""
+    w = weights / weights.sum()
+    m = float(w @ values)
+    return max(float(np.sqrt(w @ (values - m) ** 2)), floor)
+
+
+def _relevance_fit(items: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """(constant, slope, reference) of the campaigns' shifts against their mean log relevance.
+
+    ``items`` are (weight, mean log relevance, shift). With campaigns of clearly different
+    relevance the slope says how much more strongly uptake follows relevance than the base
+    model assumes; otherwise the slope is 0 and the constant the weighted mean shift.
+    """
+    w = np.array([i[0] for i in items])
+    x = np.array([i[1] for i in items])
+    y = np.array([i[2] for i in items])
+    w = w / w.sum()
+    xm, ym = float(w @ x), float(w @ y)
+    sxx = float(w @ (x - xm) ** 2)
+    if len(items) < 2 or sxx < 0.25:
+        return ym, 0.0, xm
+    slope = float(np.clip(w @ ((x - xm) * (y - ym)) / sxx, -0.5, 3.0))
+    return ym, slope, xm
+
+
+def _lift_factor(params: TwinParams, offer: Offer, fact: CampaignFacts,
+                 resp: CalibratedResponse, seed: int) -> tuple[float, float]:
+    """The lift factor reproducing the campaign's incremental spend per exposed customer,
+    and how informative the campaign is about it (lift effect² / noise variance)."""
+    def incremental(f: float) -> float:
+        r = replace(resp, lift={**resp.lift, offer.kind: f})
+        eff = build_effect(offer, params, response=r)
+        tr = MarketModel(params, effect=eff, seed=seed, agent_limit=0).run(offer.days)
+        ct = MarketModel(params, effect=eff.as_control(), seed=seed, agent_limit=0).run(
+            offer.days)
+        exposed = max(int(tr.exposed.sum()), 1)  # observed gaps are per exposed customer
+        return float((tr.totals.revenue.sum() - ct.totals.revenue.sum()) / exposed)
+
+    a, b = incremental(0.0), incremental(1.0)
+    if abs(b - a) < 1e-6:
+        return 1.0, 0.0
+    raw = float(np.clip((fact.incremental_spend - a) / (b - a), 0.05, 10.0))
+    # information: the lift effect against the noise of the observed difference (sampling
+    # sd of spend over both arms plus the DP noise of the spend sums)
+    nt, nc = max(fact.n_treated, 1.0), max(fact.n_control, 1.0)
+    se = math.sqrt(_SPEND_SD_SEK ** 2 * (1 / nt + 1 / nc)
+                   + fact.var_spend * (1 / nt ** 2 + 1 / nc ** 2))
+    return raw, (b - a) ** 2 / se ** 2
+
+
+def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
+                       offers: Mapping[int, Offer] | None = None, owner: str | None = None,
+                       base: ParametricResponse | None = None, prior_n: float = 200.0,
+                       seed: int = 0) -> CalibratedResponse:
+    """Fit a :class:`CalibratedResponse` to the campaigns of ``table`` (see module doc).
+
+    ``offers`` maps a campaign's 1-based position to its terms; ``params`` are the owner's
+    twins (with their attribute table), of which recently active ones are used.
+    """
+    if params.attributes is None:
+        raise ValueError("params: calibration needs twins with an attribute table")
+    recent = np.flatnonzero(params.attributes["recency"].to_numpy() <= _RECENT) \
+        if "recency" in params.attributes.columns else np.arange(params.n)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xCA1]))
+    if recent.size > _MAX_TWINS:
+        recent = np.sort(rng.choice(recent, _MAX_TWINS, replace=False))
+    twins = params.subset(recent if recent.size else np.arange(params.n))
+    resp = CalibratedResponse(base=base or ParametricResponse())
+    by_kind: dict[str, list[tuple[float, float, dict[str, np.ndarray], float, float,
+                                  float]]] = {}
+    for fact in campaign_facts(table, owner):
+        if fact.kind not in resp.base.intercept or fact.n_treated < 1:
+            continue
+        known = (offers or {}).get(fact.campaign)
+        offer = known if known is not None else reference_offer(fact.kind, params.merchant_type)
+        offer = replace(offer, start_day=0, target=())
+        offs, g = _calibrate_campaign(twins, offer, fact, resp, prior_n)
+        one = replace(resp, offsets={**resp.offsets, fact.kind: offs},
+                      shift0={**resp.shift0, fact.kind: g})
+        lift, info = _lift_factor(twins, offer, fact, one, seed)
+        rel = build_effect(offer, twins).eligible_share if fact.kind == "discount" else (
+            np.ones(twins.n))
+        by_kind.setdefault(fact.kind, []).append(
+            (max(fact.n_treated, 1.0), float(_log_rel(rel).mean()), offs, g, lift, info))
+    offsets, shift0, slope, ref, lifts, sd_g, sd_f = {}, {}, {}, {}, {}, {}, {}
+    for kind, items in by_kind.items():
+        w = np.array([i[0] for i in items])
+        w = w / w.sum()
+        offsets[kind] = {a: sum(wi * i[2][a] for wi, i in zip(w, items, strict=True))
+                         for a in items[0][2]}
+        shift0[kind], slope[kind], ref[kind] = _relevance_fit(
+            [(i[0], i[1], i[3]) for i in items])
+        # precision-weighted log factors, shrunk toward 1 by one unit of prior information
+        infos = np.array([i[5] for i in items])
+        logs = np.log([i[4] for i in items])
+        lifts[kind] = float(np.exp((infos @ logs) / (1.0 + infos.sum())))
+        # how much the kind's campaigns disagree once relevance is accounted for: the
+        # response model's error on a new offer of that kind (floors: assumed minimums)
+        resid = np.array([i[3] - (shift0[kind] + slope[kind] * (i[1] - ref[kind]))
+                          for i in items])
+        sd_g[kind] = _spread(resid, w, SHIFT_SD_FLOOR)
+        sd_f[kind] = max(_spread(logs, infos + 1e-9, LIFT_SD_FLOOR),
+                         float(np.sqrt(1.0 / (1.0 + infos.sum()))))
+    return CalibratedResponse(base=resp.base, offsets=offsets, shift0=shift0, rel_slope=slope,
+                              rel_ref=ref, lift=lifts, shift_sd=sd_g, lift_sd=sd_f)

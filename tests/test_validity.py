@@ -1,0 +1,201 @@
+"""Calibration from DP campaign tables and the validity harness on the small world."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from retail.offers import Offer, load_offer
+from simulation.calibration import CalibratedResponse, calibrate_response
+from simulation.effects import build_effect
+from simulation.params import TwinParams
+from simulation.response import ParametricResponse
+from twins.schema import CohortFilter
+from twinsim.evaluation import (
+    evaluate_offer,
+    load_suite,
+    owner_release,
+    prepare_owner,
+    summarise,
+    truth_mask,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DISCOUNT = Offer(name="10 %", kind="discount", pct=10, days=21)
+
+
+def _table(rate: float, n: int, *, spend_gap: float = 0.0, var: float = 0.0) -> pl.DataFrame:
+    """A response table of one discount campaign: ``rate`` of ``n`` treated redeemed,
+    spread evenly over the frequency levels."""
+    rows = []
+    for f in range(7):
+        k = n / 7
+        rows.append({"owner": "o", "merchant_type": "grocery", "campaign": 1,
+                     "offer_kind": "discount", "frequency": f, "promo_share": 1, "tier": 1,
+                     "n_treated": k, "n_control": k, "redeemed_treated": rate * k,
+                     "redeemed_control": 0.0, "spend_treated_cents": (300 + spend_gap) * k * 100,
+                     "spend_control_cents": 300 * k * 100, "var_n": 2 * var,
+                     "var_redeemed": var, "var_spend_cents": 2 * var})
+    return pl.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def params() -> TwinParams:
+    return TwinParams.synthetic(2000, "grocery", seed=2)
+
+
+def _p(resp: object, params: TwinParams) -> float:
+    return float(build_effect(DISCOUNT, params, response=resp).p_event.mean())  # type: ignore[arg-type]
+
+
+def test_calibration_follows_the_observed_rate(params: TwinParams) -> None:
+    base = _p(ParametricResponse(), params)
+    high = calibrate_response(_table(0.6, 20_000), params, offers={1: DISCOUNT})
+    low = calibrate_response(_table(0.02, 20_000), params, offers={1: DISCOUNT})
+    assert isinstance(high, CalibratedResponse) and high.shift0["discount"] > 0
+    assert _p(low, params) < base < _p(high, params)
+    # other kinds are untouched
+    assert "partner" not in high.shift0 and high.lift.get("partner", 1.0) == 1.0
+
+
+def test_noisy_or_tiny_campaigns_are_shrunk_toward_the_model(params: TwinParams) -> None:
+    base = _p(ParametricResponse(), params)
+    tiny = calibrate_response(_table(0.6, 30), params, offers={1: DISCOUNT})
+    noisy = calibrate_response(_table(0.6, 20_000, var=1e8), params, offers={1: DISCOUNT})
+    clear = calibrate_response(_table(0.6, 20_000), params, offers={1: DISCOUNT})
+    for resp in (tiny, noisy):
+        assert abs(_p(resp, params) - base) < 0.5 * abs(_p(clear, params) - base)
+
+
+def test_spend_gap_scales_the_lifts(params: TwinParams) -> None:
+    more = calibrate_response(_table(0.3, 20_000, spend_gap=300), params, offers={1: DISCOUNT})
+    less = calibrate_response(_table(0.3, 20_000, spend_gap=-100), params, offers={1: DISCOUNT})
+    assert more.lift["discount"] > 1.0 > less.lift["discount"]
+
+
+def test_suite_ships_at_least_eight_valid_offers() -> None:
+    suite = load_suite(ROOT / "offers" / "suite.json")
+    assert len(suite) >= 8
+    types = {"grocery_1": "grocery", "apparel_1": "apparel", "cafe_1": "cafe"}
+    kinds = set()
+    for entry in suite:
+        load_offer(ROOT / "offers" / entry.file, merchant_type=types[entry.merchant_id])
+        kinds.add(entry.offer.kind)
+    assert {"discount", "cross_sell", "partner", "membership"} <= kinds
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    old = os.environ.get("TWINSIM_CACHE")
+    os.environ["TWINSIM_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("TWINSIM_CACHE")
+    else:
+        os.environ["TWINSIM_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def world(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the small world (ledgers may be created in it)."""
+    dst = tmp_path_factory.mktemp("w") / "small"
+    shutil.copytree(small_world, dst)
+    return dst
+
+
+def test_scratch_release_never_touches_the_owner_ledger(world: Path, cache: None) -> None:
+    from privacy.budget import PrivacyBudget
+
+    owner = world / "apparel_1"
+    budget = PrivacyBudget.init_owner(owner, period="2025", cap_epsilon=2.0)
+    spent = budget.state().spent_epsilon
+    release, ft = owner_release(world, "apparel_1", epsilon=1.0)
+    assert release.privacy_loss["epsilon"] > 0 and ft.height > 0
+    assert PrivacyBudget.for_owner(owner).state().spent_epsilon == spent
+    exact, _ = owner_release(world, "apparel_1", epsilon=math.inf)
+    assert exact.owner.startswith("nonprivate:")
+    with pytest.raises(ValueError, match="epsilon"):
+        owner_release(world, "apparel_1", epsilon=0.0)
+
+
+QUICK = {"classes": (16,), "steps": 200}
+
+
+@pytest.fixture(scope="module")
+def apparel(world: Path, cache: None):  # type: ignore[no-untyped-def]
+    return prepare_owner(world, "apparel_1", epsilon=math.inf, fit_options=QUICK)
+
+
+def test_uplift_selects_the_same_customers_and_brackets_its_prediction(apparel) -> None:  # type: ignore[no-untyped-def]
+    offer = load_offer(ROOT / "offers" / "suit_buyers_another_suit.json",
+                       merchant_type="apparel")
+    mask = truth_mask(apparel.feature_table, offer.target)
+    assert mask.sum() == CohortFilter.parse(["menswear=yes"]).mask(
+        apparel.feature_table).sum() > 0
+    res = evaluate_offer(apparel, offer, days=30, replications=3)
+    assert res.targeted_real == int(mask.sum())
+    assert res.pred_low <= res.pred_profit <= res.pred_high
+    assert res.pred_cost > 0
+    # the twins' no-offer margin of the cohort is in the truth's ballpark
+    assert 0.5 < res.pred_baseline_margin / res.true_baseline_margin < 2.0
+    d = res.to_dict()
+    assert {"true_profit", "pred_profit", "covered", "rel_error"} <= set(d)
+
+
+def test_owner_calibration_covers_its_campaign_kinds(apparel) -> None:  # type: ignore[no-untyped-def]
+    """apparel_1 ran discounts and a cross-sell: exactly those kinds are calibrated, with
+    centred, finite level offsets and non-negative lift factors."""
+    resp = apparel.response
+    assert set(resp.shift0) == {"discount", "cross_sell"} == set(resp.lift)
+    for kind, offs in resp.offsets.items():
+        for attr, off in offs.items():
+            assert np.isfinite(off).all(), (kind, attr)
+    assert all(f >= 0 for f in resp.lift.values())
+
+
+def test_summary_metrics() -> None:
+    from twinsim.evaluation import OfferEvaluation
+
+    def row(true: float, pred: float) -> OfferEvaluation:
+        return OfferEvaluation(merchant_id="m", offer="o", epsilon=1.0, targeted_real=10,
+                               targeted_twins=10, true_profit=true, pred_profit=pred,
+                               pred_low=pred - 5, pred_high=pred + 5, true_margin=true,
+                               pred_margin=pred, true_baseline_margin=1000,
+                               pred_baseline_margin=1000, true_redemption_rate=0.1,
+                               pred_redemption_rate=0.1)
+
+    s = summarise([row(100, 110), row(-50, -52), row(20, 40), row(200, 150)])
+    assert s["median_rel_error"] == pytest.approx(np.median([0.1, 0.04, 1.0, 0.25]))
+    assert s["ci_coverage"] == 0.25 and s["spearman"] == pytest.approx(1.0)
+
+
+def test_evaluate_cli_errors_and_validity_json(world: Path, apparel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from twinsim.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["evaluate", "uplift", "--world", str(world), "--merchant",
+                              "nope", "--offer", str(ROOT / "offers" / "blanket_10pct.json")])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: ")
+    bad = runner.invoke(app, ["evaluate", "validity", "--world", str(world), "--epsilon", "-1"])
+    assert bad.exit_code == 2 and "epsilon" in bad.stderr
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"offers": [
+        {"file": str(ROOT / "offers" / f), "merchant": "apparel_1"}
+        for f in ("suit_buyers_ties_shirts.json", "suit_buyers_another_suit.json",
+                  "blanket_10pct.json")]}))
+    res = runner.invoke(app, ["evaluate", "validity", "--world", str(world), "--epsilon", "inf",
+                              "--suite", str(suite), "--days", "20", "--replications", "2",
+                              "--quick-fit", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["non_private"] and len(out["offers"]) == 3
+    assert {"median_rel_error", "ci_coverage", "spearman"} <= set(out["summary"])
