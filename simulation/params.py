@@ -19,7 +19,7 @@ import polars as pl
 
 from retail.catalogue import default_catalogue
 from retail.schema import MERCHANT_TYPES, TIERS
-from twins.schema import LIFE_TAGS, SCHEMA, Attribute
+from twins.schema import LIFE_TAGS, SCHEMA, Attribute, plausible_basket_max, structural_support
 
 __all__ = ["TwinParams", "base_spend_shares", "params_from_twins"]
 
@@ -153,20 +153,82 @@ def _codes(table: pl.DataFrame, name: str, default: int) -> np.ndarray:
     return np.full(table.height, default, dtype=np.int64)
 
 
-def _within_level(attr: Attribute, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A value uniformly inside each level's bin (open end bins mirror the representative)."""
+# Money/item amounts binned on a geometric grid with wide, skewed bins. Inside a bin the draw
+# follows a power law x^(k-1) (log-density linear in log x, slope k) whose slope comes from the
+# level counts of the twin table itself (public: a function of the twins only), so bins above
+# the mode lean towards their lower edge as the data does; k = 0 is log-uniform. Frequency
+# stays uniform: its mass sits near the mode, where density is flat.
+_LOG_SCALE = frozenset({"basket_value", "basket_size"})
+_MIN_TWINS_FOR_SLOPE = 200  # below this the level counts are too thin to shape bins
+_MAX_SLOPE = 5.0
+
+
+def _bounds(attr: Attribute, cap: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper value of every binned level (open end bins mirror the representative;
+    ``cap`` bounds the top of the bin containing it)."""
     reps = np.asarray(attr.representatives, dtype=float)
-    if attr.edges is None:
-        return reps[codes]
     e = np.asarray(attr.edges, dtype=float)
     nb = len(e) + 1
     lo = np.concatenate([[max(0.0, 2 * reps[attr.offset] - e[0])], e])
     hi = np.concatenate([e, [2 * reps[attr.offset + nb - 1] - e[-1]]])
-    b = np.clip(codes - attr.offset, 0, nb - 1)
-    val = lo[b] + rng.random(codes.size) * (hi[b] - lo[b])
+    if cap is not None:
+        hi = np.where(lo < cap, np.minimum(hi, cap), hi)
+    return lo, hi
+
+
+def _log_slopes(bins: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per bin, the slope of log-density in log x from the neighbouring bins' twin counts
+    (central difference; a bin starting at 0 counts as spanning one octave below its top)."""
+    k = np.zeros(lo.size)
+    if bins.size < _MIN_TWINS_FOR_SLOPE or lo.size < 3:
+        return k
+    low = np.where(lo > 0, lo, hi / 2)
+    width = np.log(hi / low)
+    centre = np.log(low) + width / 2
+    dens = np.log((np.bincount(bins, minlength=lo.size) + 0.5) / width)
+    left, right = np.maximum(np.arange(lo.size) - 1, 0), np.minimum(np.arange(lo.size) + 1,
+                                                                     lo.size - 1)
+    k = (dens[right] - dens[left]) / (centre[right] - centre[left])
+    return np.clip(k, -_MAX_SLOPE, _MAX_SLOPE)
+
+
+def _within_level(attr: Attribute, codes: np.ndarray, rng: np.random.Generator,
+                  cap: float | None = None) -> np.ndarray:
+    """A value inside each level's bin: uniform, or for ``_LOG_SCALE`` attributes (bins
+    starting above 0) the power law of :func:`_log_slopes`; ``cap`` bounds the top."""
+    reps = np.asarray(attr.representatives, dtype=float)
+    if attr.edges is None:
+        return reps[codes]
+    lo, hi = _bounds(attr, cap)
+    b = np.clip(codes - attr.offset, 0, lo.size - 1)
+    u = rng.random(codes.size)
+    val = lo[b] + u * (hi[b] - lo[b])
+    if attr.name in _LOG_SCALE:
+        pos = lo[b] > 0
+        safe_lo = np.where(lo > 0, lo, 1.0)
+        w = np.log(hi / safe_lo)[b]
+        kw = (_log_slopes(b, lo, hi)[b] * w)
+        flat = np.abs(kw) < 1e-6
+        # inverse CDF of density ∝ exp(k·t) on t in [0, w], t = log(x / lo)
+        t = np.where(flat, u * w, np.log1p(u * np.expm1(kw)) * w / np.where(flat, 1.0, kw))
+        val = np.where(pos, safe_lo[b] * np.exp(np.minimum(t, w)), val)
     if attr.null_level is not None:
         val = np.where(codes == 0, reps[0], val)
     return val
+
+
+def _supported(codes: dict[str, np.ndarray], merchant_type: str) -> dict[str, np.ndarray]:
+    """Move levels the merchant type cannot have (public structural zeros, e.g. a 60k SEK
+    café basket) to the nearest allowed level: a defence against noisy releases."""
+    out = dict(codes)
+    for name, allowed in structural_support(merchant_type).items():
+        if name not in out or not allowed:
+            continue
+        ok = np.array(sorted(allowed))
+        c = out[name]
+        nearest = ok[np.abs(c[:, None] - ok[None, :]).argmin(axis=1)]
+        out[name] = np.where(np.isin(c, ok), c, nearest)
+    return out
 
 
 def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) -> TwinParams:
@@ -181,11 +243,13 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
                          f"{sorted(MERCHANT_TYPES)}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7A1]))
     n = twins_df.height
-    c = {a.name: _codes(twins_df, a.name, d) for a, d in _defaults()}
-    val = {name: _within_level(SCHEMA[name], c[name], rng)
-           for name in ("frequency", "recency", "basket_value", "basket_size", "volatility",
+    c = _supported({a.name: _codes(twins_df, a.name, d) for a, d in _defaults()}, merchant_type)
+    caps = {"basket_value": plausible_basket_max(merchant_type)}
+    val = {name: _within_level(SCHEMA[name], c[name], rng, caps.get(name))
+           for name in ("frequency", "basket_value", "basket_size", "volatility",
                         "organic_share", "promo_share", "tenure", "weekday_pattern")}
     visit_rate = np.clip(val["frequency"] / 30.0, 1e-4, 0.95)
+    val["recency"] = _recency(c["recency"], visit_rate, rng)
     weekday = _weekday(val["weekday_pattern"], c["rhythm"], rng)
     amp, phase = _rhythm(c["rhythm"], rng)
     hazard = _hazard(val["tenure"])
@@ -203,7 +267,7 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
         tier_p=tier_p.astype(F32), organic_p=np.clip(val["organic_share"], 0, 1).astype(F32),
         promo_prone=promo.astype(F32), price_sens=price_sens.astype(F32),
         region=c["region"].astype(np.int8),
-        days_since_visit=np.round(val["recency"]).astype(np.int32), active=active,
+        days_since_visit=val["recency"].astype(np.int32), active=active,
         attributes=twins_df)
 
 
@@ -237,6 +301,26 @@ def _hazard(tenure_years: np.ndarray) -> np.ndarray:
     # Yearly churn falls with tenure: 40% for new customers, ~10% after eight years.
     yearly = 0.4 / (1.0 + 0.4 * tenure_years)
     return -np.log1p(-yearly) / 365.0
+
+
+def _recency(codes: np.ndarray, rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Whole days since the last purchase inside each recency bin, as a shopper of this rate
+    would show them: geometric (floor of an exponential, λ = −ln(1−rate)) truncated to the bin.
+    Uniform draws would make a daily shopper of level lt_7d silent for ~3.5 days, which
+    :func:`_alive` reads as a lost customer."""
+    attr = SCHEMA["recency"]
+    reps = np.asarray(attr.representatives, dtype=float)
+    e = np.asarray(attr.edges, dtype=float)
+    lo = np.concatenate([[0.0], e])
+    hi = np.concatenate([e, [max(2 * reps[-1] - e[-1], e[-1] + 1)]])
+    b = np.clip(codes - attr.offset, 0, len(e))
+    lam = -np.log1p(-np.minimum(rate, 0.95))
+    width = hi[b] - lo[b]
+    u = rng.random(codes.size)
+    mass = -np.expm1(-lam * width)  # P(an exponential falls inside the bin's width)
+    flat = lam * width < 1e-6
+    off = np.where(flat, u * width, -np.log1p(-u * np.where(flat, 1.0, mass)) / lam)
+    return np.floor(lo[b] + np.minimum(off, width - 1e-9))
 
 
 def _alive(rate: np.ndarray, hazard: np.ndarray, recency: np.ndarray,

@@ -36,7 +36,7 @@ from simulation.response import (
     response_models,
 )
 from simulation.synthetic import synthetic_twins
-from twins.schema import SCHEMA
+from twins.schema import SCHEMA, plausible_basket_max
 from twinsim.errors import CohortTooSmall, OfferError
 
 
@@ -151,6 +151,48 @@ def test_params_are_seeded_and_missing_columns_get_neutral_levels() -> None:
     np.testing.assert_array_equal(a.basket_mean, b.basket_mean)
     slim = params_from_twins(t.select("region", "frequency"), "cafe", seed=5)
     assert slim.n == 500 and slim.rhythm_amp.max() == 0
+
+
+def test_params_clip_impossible_basket_levels_and_skew_inside_bins() -> None:
+    bv = SCHEMA["basket_value"]
+    codes = [bv.code("100k_plus"), bv.code("20k_100k"), bv.code("200_400")] * 2000
+    t = pl.DataFrame({"basket_value": codes}, schema={"basket_value": pl.UInt8})
+    cafe = params_from_twins(t, "cafe", seed=1)
+    assert cafe.basket_mean.max() <= plausible_basket_max("cafe") * 1.0001  # no 60k café baskets
+    car = params_from_twins(t, "car_brand", seed=1)
+    assert car.basket_mean.max() > 100_000  # a car purchase day may well cost that
+    mid = cafe.basket_mean[2::3]
+    assert mid.min() >= 200 and mid.max() <= 400
+    # log-uniform inside [200, 400): mean (400 - 200) / ln 2 ≈ 288.5, below the midpoint 300
+    assert abs(float(mid.mean()) - 200 / np.log(2)) < 4
+
+
+def test_bins_above_the_mode_lean_to_their_lower_edge() -> None:
+    bv = SCHEMA["basket_value"]
+    codes = ([bv.code("800_1600")] * 3000 + [bv.code("1600_5k")] * 4000
+             + [bv.code("5k_20k")] * 200)
+    t = pl.DataFrame({"basket_value": codes}, schema={"basket_value": pl.UInt8})
+    p = params_from_twins(t, "apparel", seed=2)
+    wide = p.basket_mean[3000:7000]
+    assert wide.min() >= 1600 and wide.max() <= 5000
+    log_uniform_mean = 3400 / np.log(5000 / 1600)  # ≈ 2986: what a flat-in-log draw gives
+    assert wide.mean() < log_uniform_mean - 200  # the falling counts pull the draws down
+    few = params_from_twins(t[3000:3199], "apparel", seed=2).basket_mean  # too few to shape
+    assert abs(float(few.mean()) - log_uniform_mean) < 200  # 3 standard errors
+
+
+def test_recency_inside_its_bin_follows_the_visit_rate() -> None:
+    f, r = SCHEMA["frequency"], SCHEMA["recency"]
+    n = 3000
+    t = pl.DataFrame({"frequency": [f.code("15_plus")] * n + [f.code("lt_0.25")] * n,
+                      "recency": [r.code("lt_7d")] * (2 * n)},
+                     schema={"frequency": pl.UInt8, "recency": pl.UInt8})
+    p = params_from_twins(t, "grocery", seed=4)
+    daily, rare = p.days_since_visit[:n], p.days_since_visit[n:]
+    assert daily.min() >= 0 and rare.max() <= 6  # inside the bin [0, 7)
+    # a near-daily shopper seen within the week was most likely seen yesterday, and is alive
+    assert np.median(daily) <= 1 and p.active[:n].mean() > 0.9
+    assert 2.5 < rare.mean() < 3.5  # a rare shopper's last day is spread over the week
 
 
 def test_twin_params_validation_names_the_field(grocery: TwinParams) -> None:

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twins.schema import LIFE_TAGS, SCHEMA, Attribute, CohortFilter, structural_constants
+from twins.schema import (
+    LIFE_TAGS,
+    SCHEMA,
+    Attribute,
+    CohortFilter,
+    plausible_basket_max,
+    structural_constants,
+    structural_support,
+)
 
 BINNED = [a for a in SCHEMA.attributes if a.edges is not None]
 
@@ -87,3 +95,16 @@ def test_structural_constants_follow_the_merchant_type() -> None:
     assert "vehicle_age" not in structural_constants("car_brand")
     with pytest.raises(ValueError, match="merchant_type"):
         structural_constants("spaceport")
+
+
+def test_structural_support_drops_impossible_basket_levels() -> None:
+    bv = SCHEMA["basket_value"]
+    cafe = structural_support("cafe")
+    assert plausible_basket_max("cafe") < 5000.0  # a café basket of 5k SEK a day is absurd
+    assert bv.code("1600_5k") in cafe["basket_value"]
+    assert not {bv.code("5k_20k"), bv.code("20k_100k"), bv.code("100k_plus")} & cafe["basket_value"]
+    assert cafe["menswear"] == frozenset({0}) and cafe["vehicle_age"] == frozenset({0})
+    assert "basket_value" not in structural_support("car_brand")  # a car can cost 250k+
+    assert bv.code("20k_100k") in structural_support("apparel")["basket_value"]
+    with pytest.raises(ValueError, match="merchant_type"):
+        structural_support("spaceport")

@@ -11,6 +11,7 @@ from twins.fidelity import marginal_tvd
 from twins.schema import SCHEMA, CohortFilter
 from twins.synth import (
     IndependentSynthesiser,
+    MixtureModel,
     MixtureSynthesiser,
     cohort_sizes,
     get_synthesiser,
@@ -131,6 +132,33 @@ def test_cohort_mixing_across_owners(table, exact_model) -> None:
     assert CohortFilter.mask(where, mix_twins(models, 500, seed=2, where=where)).all()
     with pytest.raises(CohortTooSmall, match="below the minimum"):
         mix_twins(models, 100, seed=1, where=where, min_size=1e9)
+
+
+def test_support_gives_impossible_levels_zero_probability(table) -> None:
+    bv = DOMAIN["basket_value"]
+    support = {"basket_value": {0, 1, 2, 3}}
+    model = IndependentSynthesiser().fit(noisy(table, 0.05), DOMAIN, support=support)
+    p = model.probs[DOMAIN.index("basket_value")]
+    assert p[:, 4:].sum() == 0 and np.allclose(p.sum(axis=1), 1.0)
+    assert model.sample(5_000, seed=1)["basket_value"].max() <= 3
+    # a class with no mass on the allowed levels falls back to uniform over them
+    zero = exact_model_like()
+    restricted = zero.with_support({"basket_value": {1, 2}})
+    np.testing.assert_allclose(restricted.probs[DOMAIN.index("basket_value")][0],
+                               [0, 0.5, 0.5] + [0] * (bv.cardinality - 3))
+    assert zero.with_support(None) is zero
+    with pytest.raises(ValueError, match="support"):
+        zero.with_support({"basket_value": {bv.cardinality}})
+    with pytest.raises(ValueError, match="unknown attribute"):
+        zero.with_support({"colour": {0}})
+
+
+def exact_model_like() -> MixtureModel:
+    """One class, all basket_value mass on the top level, uniform elsewhere."""
+    probs = tuple(np.eye(1, a.cardinality, a.cardinality - 1) if a.name == "basket_value"
+                  else np.full((1, a.cardinality), 1.0 / a.cardinality)
+                  for a in DOMAIN.attributes)
+    return MixtureModel(domain=DOMAIN, weights=np.ones(1), probs=probs, total=1.0)
 
 
 def test_registry_and_errors(table) -> None:

@@ -36,7 +36,7 @@ import polars as pl
 from privacy.release import Measurement as Released
 from privacy.release import Release
 from retail.schema import MERCHANT_TYPES, region_names
-from twins.schema import SCHEMA, CohortFilter, structural_constants
+from twins.schema import SCHEMA, CohortFilter, structural_constants, structural_support
 from twins.synth import SYNTHESISERS, MixtureModel, get_synthesiser, mix_twins
 from twins.synth.cohort import MIN_COHORT
 from twins.workload import Measurement
@@ -119,8 +119,11 @@ def fit_release(release: Release, synthesiser: str = "mixture", seed: int = 0, *
                 cache: str | Path | None = None, use_cache: bool = True) -> MixtureModel:
     """Fit ``synthesiser`` to one release's marginals; cached by content hash and options."""
     opts = _options(synthesiser, seed, options)
+    # Impossible levels for the merchant type (public, data-independent) get zero mass; the
+    # "support" marker keeps models cached before this rule from being reused.
+    support = structural_support(release.merchant_type)
     key_src = json.dumps({"release": release.content_hash, "synthesiser": synthesiser,
-                          "options": opts}, sort_keys=True, default=str)
+                          "options": opts, "support": 1}, sort_keys=True, default=str)
     path = cache_dir(cache) / f"{hashlib.sha256(key_src.encode()).hexdigest()[:32]}.json"
     if use_cache and path.is_file():
         try:
@@ -129,7 +132,7 @@ def fit_release(release: Release, synthesiser: str = "mixture", seed: int = 0, *
             path.unlink(missing_ok=True)  # a corrupt cache entry is refitted, never trusted
     model = get_synthesiser(synthesiser, **opts).fit(
         measurements_from_release(release), SCHEMA,
-        constants=structural_constants(release.merchant_type))
+        constants=structural_constants(release.merchant_type), support=support)
     if not isinstance(model, MixtureModel):  # the cache stores MixtureModel.state()
         raise TypeError(f"synthesiser {synthesiser!r} returned {type(model).__name__}, "
                         "not a MixtureModel")

@@ -26,11 +26,14 @@ from retail.schema import MERCHANT_TYPES, region_names
 
 __all__ = [
     "LIFE_TAGS",
+    "PLAUSIBLE_ITEMS",
     "SCHEMA",
     "Attribute",
     "CohortFilter",
     "Domain",
+    "plausible_basket_max",
     "structural_constants",
+    "structural_support",
 ]
 
 # The common life-situation taxonomy (values of ``MerchantType.life``), in a fixed order.
@@ -273,6 +276,46 @@ def structural_constants(merchant_type: str, domain: Domain = SCHEMA) -> dict[st
     out = {t: 0 for t in LIFE_TAGS if t not in present and t in domain}
     if merchant_type != "car_brand" and "vehicle_age" in domain:
         out["vehicle_age"] = 0
+    return out
+
+
+# Items in the largest plausible purchase-day basket: the lower edge of basket_size's top level.
+PLAUSIBLE_ITEMS = 32.0
+
+
+def plausible_basket_max(merchant_type: str) -> float:
+    """Largest plausible mean spend per purchase day (SEK) for a merchant type, by public rule.
+
+    ``PLAUSIBLE_ITEMS`` items at the mean premium unit price of the merchant type's public
+    default catalogue: a café basket of 60k SEK is impossible, a car dealer's is not.
+    Data-independent, so it may shape releases and sampling without privacy cost.
+    """
+    from retail.catalogue import default_catalogue  # deferred: keeps schema import-light
+
+    if merchant_type not in MERCHANT_TYPES:
+        raise ValueError(f"merchant_type: unknown value {merchant_type!r}; "
+                         f"known: {sorted(MERCHANT_TYPES)}")
+    cat = default_catalogue(merchant_type)
+    prices = [cat.price(c, "premium") for c in MERCHANT_TYPES[merchant_type].categories]
+    return PLAUSIBLE_ITEMS * float(np.mean(prices))
+
+
+def structural_support(merchant_type: str, domain: Domain = SCHEMA) -> dict[str, frozenset[int]]:
+    """Allowed level codes per attribute for a merchant type, by public rule (structural zeros).
+
+    Only attributes with impossible levels appear: ``basket_value`` levels whose lower edge is
+    at or above :func:`plausible_basket_max`, and every non-constant level of the
+    :func:`structural_constants`. Sampling should give the missing levels probability zero.
+    """
+    out = {name: frozenset({code}) for name, code in structural_constants(merchant_type,
+                                                                          domain).items()}
+    if "basket_value" in domain:
+        attr = domain["basket_value"]
+        cap = plausible_basket_max(merchant_type)
+        lower = (0.0, *(attr.edges or ()))
+        allowed = frozenset(attr.offset + i for i, lo in enumerate(lower) if lo < cap)
+        if len(allowed) < attr.cardinality:
+            out["basket_value"] = allowed
     return out
 
 

@@ -9,7 +9,7 @@ attribute is drawn from its class distribution restricted to the allowed levels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,7 +53,11 @@ class Synthesiser(Protocol):
     def name(self) -> str: ...
 
     def fit(self, measurements: Sequence[Measurement], domain: Domain, *,
-            constants: Mapping[str, int] | None = None) -> FittedModel: ...
+            constants: Mapping[str, int] | None = None,
+            support: Mapping[str, Collection[int]] | None = None) -> FittedModel:
+        """``support``: public allowed levels per attribute (``schema.structural_support``);
+        the fitted model gives every other level probability zero."""
+        ...
 
 
 def project_simplex(v: np.ndarray) -> np.ndarray:
@@ -171,6 +175,31 @@ class MixtureModel:
         for a, p in zip(self.domain.attributes, probs, strict=True):
             cols[a.name] = _draw(p, order, bounds, rng.random(n))
         return pl.DataFrame(cols, schema={k: pl.UInt8 for k in cols})
+
+    def with_support(self, support: Mapping[str, Collection[int]] | None) -> MixtureModel:
+        """This model with public structural zeros: levels outside ``support[attribute]`` get
+        probability zero and every class row is renormalised over the allowed levels (a row
+        with no allowed mass becomes uniform over them). Public post-processing: no privacy
+        cost. Unknown attributes or empty/invalid level sets raise ``ValueError``."""
+        if not support:
+            return self
+        probs = list(self.probs)
+        for name, codes in support.items():
+            if name not in self.domain:
+                raise ValueError(f"support: unknown attribute {name!r}")
+            card = self.domain[name].cardinality
+            allowed = sorted(set(codes))
+            if not allowed or allowed[0] < 0 or allowed[-1] >= card:
+                raise ValueError(f"support[{name!r}]: need level codes in 0..{card - 1}, "
+                                 f"got {allowed}")
+            mask = np.zeros(card)
+            mask[allowed] = 1.0
+            p = probs[self.domain.index(name)] * mask
+            mass = p.sum(axis=1, keepdims=True)
+            probs[self.domain.index(name)] = np.where(mass > 0, p / np.where(mass > 0, mass, 1.0),
+                                                      mask / mask.sum())
+        return MixtureModel(domain=self.domain, weights=self.weights, probs=tuple(probs),
+                            total=self.total, name=self.name, diagnostics=self.diagnostics)
 
     def state(self) -> dict[str, Any]:
         """JSON-friendly parameters (public: they derive only from released marginals)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +34,8 @@ class IndependentSynthesiser:
     name: str = "independent"
 
     def fit(self, measurements: Sequence[Measurement], domain: Domain, *,
-            constants: Mapping[str, int] | None = None) -> MixtureModel:
+            constants: Mapping[str, int] | None = None,
+            support: Mapping[str, Collection[int]] | None = None) -> MixtureModel:
         constants = dict(constants or {})
         missing = unmeasured(measurements, domain, constants)
         if missing:
@@ -45,5 +46,6 @@ class IndependentSynthesiser:
             constant_table(a.cardinality, constants[a.name]) if a.name in constants
             else est[a.name][None, :]
             for a in domain.attributes)
-        return MixtureModel(domain=domain, weights=np.ones(1), probs=probs,
-                            total=estimate_total(measurements), name=self.name)
+        model = MixtureModel(domain=domain, weights=np.ones(1), probs=probs,
+                          total=estimate_total(measurements), name=self.name)
+        return model.with_support(support)

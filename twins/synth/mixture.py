@@ -16,7 +16,7 @@ seeded torch generator, CPU, at most ``threads`` threads.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,8 @@ class MixtureSynthesiser:
             raise ValueError(f"MixtureSynthesiser.threads: 1 or 2, got {self.threads}")
 
     def fit(self, measurements: Sequence[Measurement], domain: Domain, *,
-            constants: Mapping[str, int] | None = None) -> MixtureModel:
+            constants: Mapping[str, int] | None = None,
+            support: Mapping[str, Collection[int]] | None = None) -> MixtureModel:
         constants = dict(constants or {})
         missing = unmeasured(measurements, domain, constants)
         if missing:
@@ -138,8 +139,9 @@ class MixtureSynthesiser:
             else:
                 t = theta[free.index(a.name), :, : a.cardinality]
                 probs.append(t / t.sum(axis=1, keepdims=True))
-        return MixtureModel(domain=domain, weights=pi / pi.sum(), probs=tuple(probs),
-                            total=total, name=self.name, diagnostics=diagnostics)
+        model = MixtureModel(domain=domain, weights=pi / pi.sum(), probs=tuple(probs),
+                          total=total, name=self.name, diagnostics=diagnostics)
+        return model.with_support(support)
 
     def _fit_one(self, k: int, restart: int, groups: list[_Group], init: dict[str, np.ndarray],
                  free: list[str], cards: list[int], cmax: int
