@@ -31,6 +31,7 @@ run: venv world
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy retail privacy twins simulation federation twinsim app_pages
 
 test: venv browser-deps lint
 	$(BIN)/python -m pytest -m "not slow" -q
