@@ -12,6 +12,8 @@ Run: ``.venv/bin/python benchmarks/release.py [--scale large] [--out data/bench]
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
 import sys
 import tempfile
 import time
@@ -60,6 +62,9 @@ def release_stages(t: Timer, owner: Path, budget: Any, tmp: Path) -> tuple[Any, 
     rows = m.transactions.height
     table = t.run("features", lambda: features(m.tables, m.info.merchant_type,
                                                m.info.period_end), rows=rows)
+    # as release_owner: the transactions are not needed after the features
+    m = dataclasses.replace(m, transactions=m.transactions.clear())
+    gc.collect()
     plan = t.run("queries (marginals + campaign tables)",
                  lambda: owner_queries(m, feature_table=table))
     rel = t.run("charge + DP noise", lambda: measure_and_release(

@@ -59,6 +59,7 @@ RULES: dict[str, str] = {
 }
 FATAL_RULES: frozenset[str] = frozenset({"missing_file", "unreadable_file", "bad_merchant_json"})
 _PRIORITY = {rule: i for i, rule in enumerate(RULES)}
+_COUNT_SLICE_ROWS = 5_000_000
 Check = tuple[str, str, pl.Expr, pl.Expr]  # rule, column, mask (true = offence), value
 
 OFFENCE_SCHEMA: dict[str, pl.DataType] = {
@@ -245,9 +246,14 @@ def _run_checks(frame: pl.DataFrame, checks: list[Check]) -> list[pl.DataFrame]:
     """Count every mask in one pass; build offence rows only for masks that fired."""
     if not checks or frame.height == 0:
         return []
-    counts = frame.select(
-        mask.fill_null(False).sum().alias(str(i)) for i, (_, _, mask, _) in enumerate(checks)
-    ).row(0)
+    counts = [0] * len(checks)
+    # Slices are zero-copy; counting slice by slice bounds the mask intermediates (several
+    # float columns for amount_mismatch) to one slice instead of the whole table.
+    for start in range(0, frame.height, _COUNT_SLICE_ROWS):
+        part = frame.slice(start, _COUNT_SLICE_ROWS).select(
+            mask.fill_null(False).sum().alias(str(i))
+            for i, (_, _, mask, _) in enumerate(checks)).row(0)
+        counts = [a + b for a, b in zip(counts, part, strict=True)]
     return [_offences(frame, mask, rule, col, value)
             for (rule, col, mask, value), n in zip(checks, counts, strict=True) if n]
 
@@ -329,7 +335,10 @@ def _finish(table: str, raw: pl.DataFrame, typed: pl.DataFrame, found: list[pl.D
     loaded = typed
     if first.height:
         loaded = typed.filter(~pl.col("_row").is_in(first["_row"].cast(pl.UInt32).implode()))
-    originals = raw.join(first.select(pl.col("_row").cast(pl.UInt32)), on="_row", how="semi")
+    # A filter gathers only the offending rows; a semi join (even with no offences) would
+    # materialise the whole raw table again (~3 GB at 50M rows).
+    originals = (raw.filter(pl.col("_row").is_in(first["_row"].cast(pl.UInt32).implode()))
+                 if first.height else raw.clear())
     quarantine = _as_strings(originals.drop("_row")).with_columns(
         originals["_row"].cast(pl.Int64)).join(first, on="_row", how="left")
     return TableResult(name=table, input_rows=raw.height, loaded=loaded.drop("_row"),

@@ -32,7 +32,9 @@ they may name the merchant). Campaign tables run over the public pseudo-attribut
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import gc
 import json
 import math
 import os
@@ -226,8 +228,13 @@ def release_owner(owner_dir: str | Path, *, epsilon: float | None = None,
         raise ValueError(f"out: folder {Path(out).parent} does not exist; create it first")
     _precheck(budget, total_rho)
     merchant = load_merchant(owner_dir, now=now)
+    table = features(merchant.tables, merchant.info.merchant_type, merchant.info.period_end)
+    # Campaign tables need customers/campaigns/exposures only: free the transactions (GBs at
+    # a large owner) before the remaining stages.
+    merchant = dataclasses.replace(merchant, transactions=merchant.transactions.clear())
+    gc.collect()
     plan = owner_queries(merchant, workload=workload, include_campaigns=include_campaigns,
-                         **options)
+                         feature_table=table, **options)
     release = measure_and_release(budget, requester=requester, purpose=purpose,
                                   domain=plan.domain, queries=plan.queries, rho=total_rho,
                                   weights=plan.weights, regions=merchant.info.regions)
