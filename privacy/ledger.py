@@ -352,10 +352,9 @@ def _exceeded(owner: str, head: LedgerHead, after: float) -> BudgetExceeded:
         f"owner {owner!r}, period {head.period}: this request would bring spent ε from "
         f"{head.spent_epsilon:.9g} to {after:.9g} (δ={head.delta:g}), over the cap "
         f"{head.cap_epsilon:g}; remaining {head.remaining_epsilon:.9g}. Nothing was charged; "
-        "ask for less or open a new period.")
-    exc.spent_epsilon = head.spent_epsilon  # type: ignore[attr-defined]
-    exc.remaining_epsilon = head.remaining_epsilon  # type: ignore[attr-defined]
-    exc.requested_epsilon = after  # type: ignore[attr-defined]
+        "ask for less or open a new period.",
+        spent_epsilon=head.spent_epsilon, remaining_epsilon=head.remaining_epsilon,
+        requested_epsilon=after)
     return exc
 
 

@@ -189,10 +189,9 @@ def _precheck(budget: PrivacyBudget, rho: float) -> None:
         f"owner {budget.ledger.owner!r}: this release would bring spent ε from "
         f"{check.spent_epsilon:.9g} to {check.spent_after:.9g} (δ={budget.delta:g}), over the "
         f"cap {check.cap_epsilon:g}; remaining {budget.remaining:.9g}. Nothing was charged or "
-        "written; ask for less or open a new period.")
-    exc.spent_epsilon = check.spent_epsilon  # type: ignore[attr-defined]
-    exc.remaining_epsilon = budget.remaining  # type: ignore[attr-defined]
-    exc.requested_epsilon = check.spent_after  # type: ignore[attr-defined]
+        "written; ask for less or open a new period.",
+        spent_epsilon=check.spent_epsilon, remaining_epsilon=budget.remaining,
+        requested_epsilon=check.spent_after)
     raise exc
 
 

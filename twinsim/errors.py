@@ -47,7 +47,18 @@ class PrivacyError(TwinsimError):
 
 
 class BudgetExceeded(PrivacyError):
-    """A request would exceed the owner's privacy cap; the ledger is unchanged."""
+    """A request would exceed the owner's privacy cap; the ledger is unchanged.
+
+    Carries the ledger's figures (ε at the owner's δ) so callers can show them.
+    """
+
+    def __init__(self, message: str, *, spent_epsilon: float = float("nan"),
+                 remaining_epsilon: float = float("nan"),
+                 requested_epsilon: float = float("nan")) -> None:
+        super().__init__(message)
+        self.spent_epsilon = spent_epsilon
+        self.remaining_epsilon = remaining_epsilon
+        self.requested_epsilon = requested_epsilon
 
 
 class LedgerIntegrityError(PrivacyError):
