@@ -227,7 +227,9 @@ def release_owner(owner_dir: str | Path, *, epsilon: float | None = None,
         raise ValueError(f"out: folder {Path(out).parent} does not exist; create it first")
     _precheck(budget, total_rho)
     merchant = load_merchant(owner_dir, now=now)
-    table = features(merchant.tables, merchant.info.merchant_type, merchant.info.period_end)
+    table = options.pop("feature_table", None)  # a caller may hand in the same owner's table
+    if table is None:
+        table = features(merchant.tables, merchant.info.merchant_type, merchant.info.period_end)
     # Campaign tables need customers/campaigns/exposures only: free the transactions (GBs at
     # a large owner) before the remaining stages.
     merchant = dataclasses.replace(merchant, transactions=merchant.transactions.clear())
