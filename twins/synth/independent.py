@@ -11,7 +11,7 @@ from twins.schema import Domain
 from twins.synth.base import MixtureModel, estimate_total, one_way_estimates
 from twins.workload import Measurement
 
-__all__ = ["IndependentSynthesiser", "constant_table", "unmeasured"]
+__all__ = ["IndependentSynthesiser", "constant_table", "require_measured", "unmeasured"]
 
 
 def constant_table(card: int, code: int, k: int = 1) -> np.ndarray:
@@ -26,6 +26,17 @@ def unmeasured(measurements: Sequence[Measurement], domain: Domain,
     return [n for n in domain.names if n not in seen and n not in constants]
 
 
+def require_measured(measurements: Sequence[Measurement], domain: Domain,
+                     constants: Mapping[str, int] | None, who: str) -> dict[str, int]:
+    """Every attribute must be measured or a public constant; returns the constants."""
+    constants = dict(constants or {})
+    missing = unmeasured(measurements, domain, constants)
+    if missing:
+        raise ValueError(f"{who}: attributes {missing} are neither measured nor "
+                         "public constants")
+    return constants
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndependentSynthesiser:
     """Every attribute independent: each 1-way marginal estimated from all measurements
@@ -36,11 +47,7 @@ class IndependentSynthesiser:
     def fit(self, measurements: Sequence[Measurement], domain: Domain, *,
             constants: Mapping[str, int] | None = None,
             support: Mapping[str, Collection[int]] | None = None) -> MixtureModel:
-        constants = dict(constants or {})
-        missing = unmeasured(measurements, domain, constants)
-        if missing:
-            raise ValueError(f"independent: attributes {missing} are neither measured nor "
-                             "public constants")
+        constants = require_measured(measurements, domain, constants, "independent")
         est = one_way_estimates(measurements, domain, domain.names)
         probs = tuple(
             constant_table(a.cardinality, constants[a.name]) if a.name in constants

@@ -24,7 +24,7 @@ import numpy as np
 
 from twins.schema import Domain
 from twins.synth.base import MixtureModel, estimate_total, one_way_estimates
-from twins.synth.independent import constant_table, unmeasured
+from twins.synth.independent import constant_table, require_measured
 from twins.workload import Measurement
 
 if TYPE_CHECKING:
@@ -108,11 +108,7 @@ class MixtureSynthesiser:
     def fit(self, measurements: Sequence[Measurement], domain: Domain, *,
             constants: Mapping[str, int] | None = None,
             support: Mapping[str, Collection[int]] | None = None) -> MixtureModel:
-        constants = dict(constants or {})
-        missing = unmeasured(measurements, domain, constants)
-        if missing:
-            raise ValueError(f"mixture: attributes {missing} are neither measured nor "
-                             "public constants")
+        constants = require_measured(measurements, domain, constants, "mixture")
         import torch
 
         torch.set_num_threads(self.threads)
