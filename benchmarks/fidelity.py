@@ -193,8 +193,11 @@ def main() -> None:
                                  "real_pct": round(100 * p["real"][name], 2),
                                  "twins_pct": round(100 * p["twins"][name], 2),
                                  "diff_pp": round(diff, 2), "within_2pp": abs(diff) <= 2})
+    from twins.release import CAMPAIGN_SHARE
+
     notes.append("All ε at δ = 1e-8 through measure_and_release (ledger charged, OpenDP exact "
-                 "integer Gaussian); 2-way weight 1, 1-way 0.25, campaign tables 10 % of ρ. "
+                 "integer Gaussian); 2-way weight 1, 1-way 0.25, campaign tables "
+                 f"{100 * CAMPAIGN_SHARE:g} % of ρ. "
                  "Baseline row 'independent (exact 1-way)' = product of the real table's exact "
                  "1-way marginals (the best any independent model can do); 'independent' rows "
                  "are fitted to the same noisy release. Mixture default options (K ∈ {16,32,64} "

@@ -20,14 +20,19 @@ depend on what the offer did, so treatment and control see the same random numbe
    ``u_redeem < p_event``; a membership/points offer is *joined* that way once, and then
    applies to every later visit. A redeemed visit buys ``basket_lift`` more eligible goods
    (``pull_forward`` of which comes out of later baskets) plus, for a cross-sell, one item
-   of the target categories; the discount ``rate`` applies to all eligible spend.
+   of the target categories; the discount ``rate`` applies to all eligible spend, where a
+   redeemed visit's eligible spend is ``cost_mult`` times the twin's average eligible share
+   of the basket (takers redeem on the visits they buy covered goods, and buy more of them
+   than the average twin: ``cost_mult`` is calibrated to the discount cost of past
+   campaigns, 1 uncalibrated).
    A partner offer is redeemed at the partner, at most once, with daily probability
    ``p_event``, paying the merchant ``fee_per_redemption``.
 6. Members pay ``fee_daily`` every day they are active.
 
 Money: ``revenue = basket + extra − cost`` (discounts and earned points are booked when
 given); ``margin = margin_rate·basket + margin_eligible·extra − cost``; ``cannibal`` is the
-discount given on spend the twin would have made anyway at full price.
+discount given on spend the twin would have made anyway at full price (the redeemed visit's
+covered spend, ``cost_mult × basket × eligible_share``).
 """
 
 from __future__ import annotations
@@ -103,12 +108,13 @@ class Purchase(NamedTuple):
 
 
 def offer_purchase(basket: Any, eligible_share: Any, rate: Any, basket_lift: Any,
-                   pull_forward: Any, cross_item: Any) -> Purchase:
+                   pull_forward: Any, cross_item: Any, cost_mult: Any = 1.0) -> Purchase:
     """What a redeemed visit buys and costs."""
     base = basket * eligible_share
     lifted = base * basket_lift
     extra = lifted + cross_item
-    return Purchase(extra=extra, cost=rate * (base + extra), cannibal=rate * base,
+    covered = base * cost_mult
+    return Purchase(extra=extra, cost=rate * (covered + extra), cannibal=rate * covered,
                     stock_add=pull_forward * lifted)
 
 
@@ -163,6 +169,7 @@ class AgentInputs(NamedTuple):
     churn_mult: float = 1.0
     margin_eligible: float = 0.0
     cross_item: float = 0.0
+    cost_mult: float = 1.0
 
 
 class AgentState(NamedTuple):
@@ -235,7 +242,7 @@ def agent_day(x: AgentInputs, s: AgentState, terms: OfferTerms, day: int,
     extra = cost = cannibal = 0.0
     if use:
         pur = offer_purchase(basket, x.eligible_share, x.discount_rate, x.basket_lift,
-                             x.pull_forward, x.cross_item)
+                             x.pull_forward, x.cross_item, x.cost_mult)
         extra, cost, cannibal = pur.extra, pur.cost, pur.cannibal
         stock = stock + pur.stock_add
     state = AgentState(active=active, days_since=0, stock=float(stock), exposed=exposed,

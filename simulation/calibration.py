@@ -42,7 +42,7 @@ from simulation.effects import build_effect
 from simulation.model import MarketModel
 from simulation.params import TwinParams
 from simulation.response import OfferFeatures, ParametricResponse, Response
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK, TOTAL_ATTRIBUTE
 from twins.schema import SCHEMA
 
 __all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedResponse",
@@ -51,7 +51,6 @@ __all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedRespo
 F32 = np.float32
 _RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
 _MAX_TWINS = 20_000
-_SPEND_SD_SEK = 800.0  # rough sd of a customer's window spend, for the lift shrinkage
 PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relative to it
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
@@ -68,9 +67,12 @@ class CampaignFacts:
     redeemed_treated: float
     spend_treated: float  # SEK
     spend_control: float  # SEK
-    level_counts: Mapping[str, tuple[np.ndarray, np.ndarray]]  # attr -> (treated n, redeemed)
+    # attr -> (treated n per level, redeemed per level, noise variance of one level's count)
+    level_counts: Mapping[str, tuple[np.ndarray, np.ndarray, float]]
     var_redeemed: float = 0.0  # DP noise variance of redeemed_treated
     var_spend: float = 0.0  # DP noise variance of spend_treated (= of spend_control), SEK²
+    cost_treated: float | None = None  # discount cost given to the treated arm, SEK
+    var_cost: float = 0.0  # its DP noise variance, SEK²
 
     @property
     def effective_n(self) -> float:
@@ -91,30 +93,38 @@ class CampaignFacts:
 
 
 def campaign_facts(table: pl.DataFrame, owner: str | None = None) -> list[CampaignFacts]:
-    """Per campaign of ``table`` (optionally of one owner): sums over cells and per level."""
+    """Per campaign of ``table`` (``twins.hub.response_table``; optionally of one owner):
+    totals from its ``attribute == "all"`` row, per level from the other rows."""
     if owner is not None:
         table = table.filter(pl.col("owner") == owner)
-    attrs = [a for a in DEFAULT_RESPONSE_ATTRIBUTES if a in table.columns]
+    attrs = [a for a in DEFAULT_RESPONSE_ATTRIBUTES if a in SCHEMA]
     out = []
-    for (camp, kind), part in table.group_by(["campaign", "offer_kind"],
-                                             maintain_order=True):
-        s = part.select(pl.col("n_treated", "n_control", "redeemed_treated",
-                               "spend_treated_cents", "spend_control_cents", "var_redeemed",
-                               "var_spend_cents").sum()).row(0, named=True)
+    for (own, camp, kind), part in table.group_by(["owner", "campaign", "offer_kind"],
+                                                  maintain_order=True):
+        tot = part.filter(pl.col("attribute") == TOTAL_ATTRIBUTE)
+        if tot.height != 1:
+            raise ValueError(f"response table: campaign {camp} of {own}: expected one total "
+                             f"row, found {tot.height}")
+        s = tot.row(0, named=True)
         levels = {}
         for a in attrs:
+            g = part.filter(pl.col("attribute") == a)
+            if g.is_empty():
+                continue
             card = SCHEMA[a].cardinality
-            g = part.group_by(a).agg(pl.col("n_treated", "redeemed_treated").sum())
             n, r = np.zeros(card), np.zeros(card)
-            idx = g[a].to_numpy().astype(np.int64)
+            idx = g["level"].to_numpy().astype(np.int64)
             n[idx], r[idx] = g["n_treated"].to_numpy(), g["redeemed_treated"].to_numpy()
-            levels[a] = (n, r)
+            levels[a] = (n, r, float(g["var_redeemed"][0]))
+        cost = s["cost_treated_cents"]
         out.append(CampaignFacts(
             campaign=int(camp), kind=str(kind), n_treated=s["n_treated"],  # type: ignore[arg-type]
             n_control=s["n_control"], redeemed_treated=s["redeemed_treated"],
             spend_treated=s["spend_treated_cents"] / 100.0,
             spend_control=s["spend_control_cents"] / 100.0, level_counts=levels,
-            var_redeemed=float(s["var_redeemed"]), var_spend=float(s["var_spend_cents"]) / 1e4))
+            var_redeemed=float(s["var_redeemed"]), var_spend=float(s["var_spend_cents"]) / 1e4,
+            cost_treated=None if cost is None else cost / 100.0,
+            var_cost=float(s["var_cost_cents"] or 0.0) / 1e4))
     return out
 
 
@@ -139,7 +149,9 @@ class CalibratedResponse:
     Per twin and kind, the logit gains ``shift0[kind] + Σ_attr offsets[kind][attr][level]
     + rel_slope[kind]·(log relevance − rel_ref[kind])`` (offsets are centred, the slope
     corrects how strongly uptake follows relevance); ``lift[kind]`` multiplies visit and
-    basket lifts. Kinds without past campaigns answer as ``base``.
+    basket lifts and ``cost[kind]`` is the covered-spend factor of a redeemed visit
+    (:func:`simulation.behaviour.offer_purchase`). Kinds without past campaigns answer as
+    ``base``.
     """
 
     base: ParametricResponse = field(default_factory=ParametricResponse)
@@ -150,23 +162,32 @@ class CalibratedResponse:
     lift: Mapping[str, float] = field(default_factory=dict)
     shift_sd: Mapping[str, float] = field(default_factory=dict)
     lift_sd: Mapping[str, float] = field(default_factory=dict)
+    cost: Mapping[str, float] = field(default_factory=dict)
+    cost_sd: Mapping[str, float] = field(default_factory=dict)
+    cost_slope: Mapping[str, float] = field(default_factory=dict)
+    cost_ref: Mapping[str, float] = field(default_factory=dict)
     name: str = "calibrated"
 
     def __post_init__(self) -> None:
-        for kind, f in self.lift.items():
-            if not (math.isfinite(f) and f >= 0):
-                raise ValueError(f"CalibratedResponse.lift[{kind!r}]: must be >= 0, got {f}")
+        for what, factors in (("lift", self.lift), ("cost", self.cost)):
+            for kind, f in factors.items():
+                if not (math.isfinite(f) and f >= 0):
+                    raise ValueError(f"CalibratedResponse.{what}[{kind!r}]: must be >= 0, "
+                                     f"got {f}")
 
     def draw(self, rng: np.random.Generator) -> CalibratedResponse:
-        """One plausible response: constant shifts and lift factors drawn around the fitted
-        values with their calibration uncertainty (``shift_sd`` on the logit scale,
-        ``lift_sd`` on the log scale), for prediction intervals that include the response
-        model's own uncertainty, not only behaviour noise."""
+        """One plausible response: constant shifts, lift and cost factors drawn around the
+        fitted values with their calibration uncertainty (``shift_sd`` on the logit scale,
+        ``lift_sd`` and ``cost_sd`` on the log scale), for prediction intervals that include
+        the response model's own uncertainty, not only behaviour noise. A kind's lift and
+        cost factors move together (one draw): they are fitted jointly to the same spend gap,
+        so more discounted spend goes with more extra spend."""
         shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
                   for k, v in self.shift0.items()}
-        lift = {k: v * float(np.exp(rng.normal(0.0, self.lift_sd.get(k, 0.0))))
-                for k, v in self.lift.items()}
-        return replace(self, shift0=shift0, lift=lift)
+        z = {k: float(rng.normal()) for k in sorted(set(self.lift) | set(self.cost))}
+        lift = {k: v * math.exp(z[k] * self.lift_sd.get(k, 0.0)) for k, v in self.lift.items()}
+        cost = {k: v * math.exp(z[k] * self.cost_sd.get(k, 0.0)) for k, v in self.cost.items()}
+        return replace(self, shift0=shift0, lift=lift, cost=cost)
 
     def shift(self, params: TwinParams, kind: str,
               relevance: np.ndarray | None = None) -> np.ndarray:
@@ -187,7 +208,18 @@ class CalibratedResponse:
                                   self.shift(params, k, features.relevance))  # type: ignore[arg-type]
         f = self.lift.get(k, 1.0)
         return replace(r, p_redeem=p.astype(F32), visit_lift=(r.visit_lift * f).astype(F32),
-                       basket_lift=(r.basket_lift * f).astype(F32))
+                       basket_lift=(r.basket_lift * f).astype(F32),
+                       cost_mult=(r.cost_mult * self.cost_factor(k, features.relevance))
+                       .astype(F32))
+
+    def cost_factor(self, kind: str, relevance: np.ndarray) -> np.ndarray:
+        """Per-twin covered-spend factor ``cost[kind]·exp(cost_slope·(log rel − cost_ref))``
+        (between 1/4 and 8)."""
+        out = np.full(len(relevance), self.cost.get(kind, 1.0))
+        if self.cost_slope.get(kind, 0.0):
+            out *= np.exp(self.cost_slope[kind] * (_log_rel(relevance)
+                                                   - self.cost_ref.get(kind, 0.0)))
+        return np.clip(out, 0.25, 8.0)
 
 
 def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse) -> np.ndarray:
@@ -259,7 +291,7 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
     def level_prior(attr: str) -> float:
         # DP noise on a level's redemptions (sd) adds the customers whose expected
         # redemptions equal that sd to the shrinkage
-        sd = math.sqrt(fact.var_redeemed / SCHEMA[attr].cardinality)
+        sd = math.sqrt(max(fact.level_counts[attr][2], 0.0))
         return prior_n + sd / max(pooled, 0.01)
 
     g = 0.0
@@ -269,7 +301,7 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
                        shift0={**resp.shift0, kind: g + extra})
 
     for _ in range(iterations):
-        for a, (n, r) in fact.level_counts.items():
+        for a, (n, r, _) in fact.level_counts.items():
             if a not in codes:
                 continue
             m = level_prior(a)
@@ -295,7 +327,8 @@ def _spread(values: np.ndarray, weights: np.ndarray, floor: float) -> float:
     return max(float(np.sqrt(w @ (values - m) ** 2)), floor)
 
 
-def _relevance_fit(items: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+def _relevance_fit(items: list[tuple[float, float, float]],
+                   bounds: tuple[float, float] = (-0.5, 3.0)) -> tuple[float, float, float]:
     """(constant, slope, reference) of the campaigns' shifts against their mean log relevance.
 
     ``items`` are (weight, mean log relevance, shift). With campaigns of clearly different
@@ -310,33 +343,89 @@ def _relevance_fit(items: list[tuple[float, float, float]]) -> tuple[float, floa
     sxx = float(w @ (x - xm) ** 2)
     if len(items) < 2 or sxx < 0.25:
         return ym, 0.0, xm
-    slope = float(np.clip(w @ ((x - xm) * (y - ym)) / sxx, -0.5, 3.0))
+    slope = float(np.clip(w @ ((x - xm) * (y - ym)) / sxx, *bounds))
     return ym, slope, xm
 
 
-def _lift_factor(params: TwinParams, offer: Offer, fact: CampaignFacts,
-                 resp: CalibratedResponse, seed: int) -> tuple[float, float]:
-    """The lift factor reproducing the campaign's incremental spend per exposed customer,
-    and how informative the campaign is about it (lift effect² / noise variance)."""
-    def incremental(f: float) -> float:
-        r = replace(resp, lift={**resp.lift, offer.kind: f})
-        eff = build_effect(offer, params, response=r)
-        tr = MarketModel(params, effect=eff, seed=seed, agent_limit=0).run(offer.days)
-        ct = MarketModel(params, effect=eff.as_control(), seed=seed, agent_limit=0).run(
-            offer.days)
-        exposed = max(int(tr.exposed.sum()), 1)  # observed gaps are per exposed customer
-        return float((tr.totals.revenue.sum() - ct.totals.revenue.sum()) / exposed)
+def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
+                   resp: CalibratedResponse, seed: int
+                   ) -> tuple[float, float, float, float]:
+    """The lift factor ``f`` and cost factor ``κ`` reproducing the campaign's incremental
+    spend and discount cost per exposed customer, and how informative the campaign is
+    about each (effect² / noise variance of the observed quantity).
 
-    a, b = incremental(0.0), incremental(1.0)
-    if abs(b - a) < 1e-6:
-        return 1.0, 0.0
-    raw = float(np.clip((fact.incremental_spend - a) / (b - a), 0.05, 10.0))
-    # information: the lift effect against the noise of the observed difference (sampling
-    # sd of spend over both arms plus the DP noise of the spend sums)
+    Both observed quantities are close to linear in (f, κ) (cost exactly in κ), so two
+    Newton steps on finite differences of short runs of the campaign on the twins solve them;
+    without a released cost (or an offer that costs nothing) κ stays 1.
+    """
+    kind = offer.kind
+    ct = MarketModel(params, effect=build_effect(offer, params, response=resp).as_control(),
+                     seed=seed, agent_limit=0).run(offer.days)
+    control = float(ct.totals.revenue.sum())
+    # sampling sd of one customer's window spend: the twins' own spread (clamped as released)
+    sd_spend = float(np.std(np.minimum(ct.totals.revenue[ct.exposed], SPEND_CLAMP_SEK)))
+    sd_cost = [0.0]
+
+    def run(f: float, k: float) -> np.ndarray:
+        r = replace(resp, lift={**resp.lift, kind: f}, cost={**resp.cost, kind: k})
+        tr = MarketModel(params, effect=build_effect(offer, params, response=r), seed=seed,
+                         agent_limit=0).run(offer.days)
+        exposed = max(int(tr.exposed.sum()), 1)  # observed gaps are per exposed customer
+        sd_cost[0] = float(np.std(tr.totals.cost[tr.exposed])) if exposed > 1 else 0.0
+        return np.array([(float(tr.totals.revenue.sum()) - control) / exposed,
+                         float(tr.totals.cost.sum()) / exposed])
+
     nt, nc = max(fact.n_treated, 1.0), max(fact.n_control, 1.0)
-    se = math.sqrt(_SPEND_SD_SEK ** 2 * (1 / nt + 1 / nc)
-                   + fact.var_spend * (1 / nt ** 2 + 1 / nc ** 2))
-    return raw, (b - a) ** 2 / se ** 2
+    se_spend = math.sqrt(sd_spend ** 2 * (1 / nt + 1 / nc)
+                         + fact.var_spend * (1 / nt ** 2 + 1 / nc ** 2)) + 1e-9
+    obs_spend = fact.incremental_spend
+    has_cost = fact.cost_treated is not None and kind != "partner"
+    obs_cost = max(fact.cost_treated or 0.0, 0.0) / nt
+    run(f=1.0, k=1.0)  # the twins' spread of one customer's cost at the prior factors
+    se_cost = math.sqrt(sd_cost[0] ** 2 / nt + fact.var_cost / nt ** 2) + 1e-9
+    f, k = 1.0, 1.0
+    d_f = d_k = 0.0
+    for _ in range(2):
+        y = run(f, k)
+        d_f_vec = run(f + 0.5, k) - y
+        d_f = float(d_f_vec[0]) / 0.5
+        if not has_cost:
+            if abs(d_f) < 1e-6:
+                return 1.0, 0.0, 1.0, 0.0
+            f = float(np.clip(f + (obs_spend - y[0]) / d_f, 0.05, 10.0))
+            continue
+        d_k_vec = run(f, k + 0.5) - y
+        jac = np.column_stack([d_f_vec, d_k_vec]) / 0.5
+        d_k = float(jac[1, 1])
+        # weight the two equations by their noise, then solve (least squares if singular)
+        wts = np.array([1.0 / se_spend, 1.0 / se_cost])
+        step = np.linalg.lstsq(jac * wts[:, None], (np.array([obs_spend, obs_cost]) - y) * wts,
+                               rcond=None)[0]
+        f = float(np.clip(f + step[0], 0.05, 10.0))
+        k = float(np.clip(k + step[1], 0.25, 8.0))
+    info_f = (d_f * f) ** 2 / se_spend ** 2
+    info_k = (d_k * k) ** 2 / se_cost ** 2 if has_cost else 0.0
+    return f, info_f, k, info_k
+
+
+def _campaign_cohort(params: TwinParams, offer: Offer, reach: float = 1.0) -> TwinParams:
+    """The twins a past campaign went to. ``reach`` is its released exposure count relative
+    to the owner's broadest campaign: a cross-sell that reached clearly fewer customers went
+    to buyers of its trigger categories (twins whose life tag of a trigger category is yes)
+    when their share of the recent twins is closer to ``reach`` than everyone is."""
+    if offer.kind != "cross_sell" or params.attributes is None or reach >= 0.5:
+        return params
+    life = MERCHANT_TYPES[params.merchant_type].life
+    tags = sorted({life[c] for c in offer.trigger_categories if c in life})
+    tags = [t for t in tags if t in params.attributes.columns]
+    if not tags:
+        return params
+    yes = np.zeros(params.n, dtype=bool)
+    for t in tags:
+        yes |= params.attributes[t].to_numpy() == SCHEMA[t].code("yes")
+    share = max(float(yes.mean()), 1e-6)
+    closer = abs(math.log(share / max(reach, 1e-6))) < abs(math.log(max(reach, 1e-6)))
+    return params.subset(np.flatnonzero(yes)) if closer and yes.sum() >= 100 else params
 
 
 def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
@@ -358,22 +447,28 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
     twins = params.subset(recent if recent.size else np.arange(params.n))
     resp = CalibratedResponse(base=base or ParametricResponse())
     by_kind: dict[str, list[tuple[float, float, dict[str, np.ndarray], float, float,
-                                  float]]] = {}
-    for fact in campaign_facts(table, owner):
+                                  float, float, float]]] = {}
+    facts = campaign_facts(table, owner)
+    broadest = max([f.n_treated + f.n_control for f in facts], default=1.0)
+    for fact in facts:
         if fact.kind not in resp.base.intercept or fact.n_treated < 1:
             continue
         known = (offers or {}).get(fact.campaign)
         offer = known if known is not None else reference_offer(fact.kind, params.merchant_type)
         offer = replace(offer, start_day=0, target=())
-        offs, g = _calibrate_campaign(twins, offer, fact, resp, prior_n)
+        cohort = _campaign_cohort(twins, offer,
+                                  (fact.n_treated + fact.n_control) / max(broadest, 1.0))
+        offs, g = _calibrate_campaign(cohort, offer, fact, resp, prior_n)
         one = replace(resp, offsets={**resp.offsets, fact.kind: offs},
                       shift0={**resp.shift0, fact.kind: g})
-        lift, info = _lift_factor(twins, offer, fact, one, seed)
-        rel = build_effect(offer, twins).eligible_share if fact.kind == "discount" else (
-            np.ones(twins.n))
+        lift, info, cost, info_c = _lift_and_cost(cohort, offer, fact, one, seed)
+        rel = build_effect(offer, cohort).eligible_share if fact.kind == "discount" else (
+            np.ones(cohort.n))
         by_kind.setdefault(fact.kind, []).append(
-            (max(fact.n_treated, 1.0), float(_log_rel(rel).mean()), offs, g, lift, info))
+            (max(fact.n_treated, 1.0), float(_log_rel(rel).mean()), offs, g, lift, info,
+             cost, info_c))
     offsets, shift0, slope, ref, lifts, sd_g, sd_f = {}, {}, {}, {}, {}, {}, {}
+    costs, sd_c, c_slope, c_ref = {}, {}, {}, {}
     for kind, items in by_kind.items():
         w = np.array([i[0] for i in items])
         w = w / w.sum()
@@ -392,5 +487,19 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
         sd_g[kind] = _spread(resid, w, SHIFT_SD_FLOOR)
         sd_f[kind] = max(_spread(logs, infos + 1e-9, LIFT_SD_FLOOR),
                          float(np.sqrt(1.0 / (1.0 + infos.sum()))))
+        # the cost factor likewise (campaigns without a released cost carry no information)
+        infos_c = np.array([i[7] for i in items])
+        logs_c = np.log([i[6] for i in items])
+        # takers of narrow offers (low relevance) buy far more of what is covered than the
+        # average twin: log κ is regressed on the campaigns' mean log relevance, like shifts
+        if infos_c.sum() > 0:
+            _, c_slope[kind], c_ref[kind] = _relevance_fit(
+                [(i[7] + 1e-9, i[1], math.log(i[6])) for i in items], bounds=(-1.0, 0.0))
+        xs = np.array([i[1] for i in items])
+        resid_c = logs_c - c_slope.get(kind, 0.0) * (xs - c_ref.get(kind, 0.0))
+        costs[kind] = float(np.exp((infos_c @ resid_c) / (1.0 + infos_c.sum())))
+        sd_c[kind] = max(_spread(resid_c, infos_c + 1e-9, LIFT_SD_FLOOR),
+                         float(np.sqrt(1.0 / (1.0 + infos_c.sum()))))
     return CalibratedResponse(base=resp.base, offsets=offsets, shift0=shift0, rel_slope=slope,
-                              rel_ref=ref, lift=lifts, shift_sd=sd_g, lift_sd=sd_f)
+                              rel_ref=ref, lift=lifts, shift_sd=sd_g, lift_sd=sd_f,
+                              cost=costs, cost_sd=sd_c, cost_slope=c_slope, cost_ref=c_ref)

@@ -11,7 +11,7 @@ evaluated on the twin attribute table (``twins.schema`` levels; other columns su
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -59,11 +59,17 @@ class OfferEffect:
     churn_mult: np.ndarray
     margin_eligible: np.ndarray
     cross_item: np.ndarray
+    # covered spend of a redeemed visit relative to the average (behaviour.offer_purchase);
+    # empty: ones
+    cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
         n = len(self.targeted)
-        for name in ("eligible_share", "discount_rate", "p_event", "visit_lift", "basket_lift",
-                     "pull_forward", "churn_mult", "margin_eligible", "cross_item"):
+        if self.cost_mult.size == 0 and n:
+            object.__setattr__(self, "cost_mult", np.ones(n, dtype=F32))
+        for name in ("cost_mult", "eligible_share", "discount_rate", "p_event", "visit_lift",
+                     "basket_lift", "pull_forward", "churn_mult", "margin_eligible",
+                     "cross_item"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"OfferEffect.{name}: shape {arr.shape}, expected ({n},)")
@@ -170,7 +176,7 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
                        p_event=np.asarray(p, dtype=F32), visit_lift=resp.visit_lift,
                        basket_lift=resp.basket_lift, pull_forward=resp.pull_forward,
                        churn_mult=resp.churn_mult, margin_eligible=ec["margin_eligible"],
-                       cross_item=ec["cross_item"])
+                       cross_item=ec["cross_item"], cost_mult=resp.cost_mult)
 
 
 def _economics(offer: Offer, params: TwinParams, catalogue: Catalogue) -> dict[str, np.ndarray]:

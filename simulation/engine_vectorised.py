@@ -188,7 +188,8 @@ class VectorisedEngine:
             use, joined = pos
             j = idx[use]
             pur = offer_purchase(basket[use], e.eligible_share[j], e.discount_rate[j],
-                                 e.basket_lift[j], e.pull_forward[j], e.cross_item[j])
+                                 e.basket_lift[j], e.pull_forward[j], e.cross_item[j],
+                                 e.cost_mult[j])
             revenue = basket.copy()
             revenue[use] += pur.extra - pur.cost
             margin[use] = day_margin(basket[use], pur.extra, self.margin_rate[j],

@@ -71,8 +71,14 @@ class Response:
     basket_lift: np.ndarray
     pull_forward: np.ndarray
     churn_mult: np.ndarray
+    # covered spend of a redeemed visit relative to the average; empty: ones
+    cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
+        if self.cost_mult.size == 0 and self.p_redeem.size:
+            object.__setattr__(self, "cost_mult", np.ones(self.p_redeem.size, dtype=F32))
+        elif self.cost_mult.size and self.cost_mult.min() < 0:
+            raise ValueError("Response.cost_mult: must be >= 0")
         if self.p_redeem.size and (self.p_redeem.min() < 0 or self.p_redeem.max() > 1):
             raise ValueError("Response.p_redeem: probabilities must lie in [0, 1]")
         if self.churn_mult.size and self.churn_mult.min() < 0:
@@ -102,8 +108,9 @@ class ParametricResponse:
     ``logit p = intercept[kind] + b_depth·depth·geo·(0.5 + price_sens)
     + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.02)) − b_fee·fee_burden``,
     then ``p_redeem = geo · sigmoid(logit)`` (a far-away offer is rarely taken).
-    Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·relevance·
-    geo·(0.5 + promo_prone)`` plus a fixed member lift for membership/points; none for
+    Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·relevance²·
+    geo·(0.5 + promo_prone)`` (only takers come more often, and both the share who take it and
+    a taker's reason to come grow with relevance) plus a fixed member lift for membership/points; none for
     cross-sells (shown at checkout) and partner offers (redeemed at the partner). Basket lift of a
     redeemed visit: ``c_basket·depth·(0.5 + price_sens)``; ``pull_forward`` of that comes out
     of later baskets (per-visit kinds only). Members churn at ``churn_mult`` times the hazard.
@@ -143,7 +150,10 @@ class ParametricResponse:
 
     def respond(self, params: TwinParams, features: OfferFeatures) -> Response:
         f, k = features, features.kind
-        visit = self.c_visit * f.depth * f.relevance * f.geo * (0.5 + params.promo_prone)
+        # only takers come more often, and both the share who take it and a taker's reason
+        # to come grow with relevance: the exposed twin's expected lift goes with relevance²
+        visit = (self.c_visit * f.depth * np.square(f.relevance) * f.geo
+                 * (0.5 + params.promo_prone))
         visit = visit + self.member_visit_lift.get(k, 0.0) * f.geo
         if k in ("partner", "cross_sell"):  # seen at the partner / at checkout: no extra trips
             visit = np.zeros_like(visit)

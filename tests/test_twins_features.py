@@ -117,9 +117,10 @@ def test_campaign_outcomes_counts_and_clamped_cents(grocery_features) -> None:
         "customer_id": ["weekly", "weekly", "dog", "secret", "twoweek"],
         "arm": ["treatment", "treatment", "control", "treatment", "treatment"],
         "redeemed": [True, True, False, True, False],
-        "spend": [9000.0, 1.0, 250.5, 10.0, 100.0]})
+        "spend": [9000.0, 1.0, 250.5, 10.0, 100.0],
+        "discount_cost": [900.0, 0.2, 0.0, 2.0, 0.0]})
     out = campaign_outcomes(tables, grocery_features, attributes=("pet",),
-                            spend_clamp_sek=5000.0)
+                            spend_clamp_sek=5000.0, cost_clamp_sek=400.0)
     c1 = out["c1"]
     assert c1.shape == (2, 2, 2)
     counts = c1.counts.reshape(c1.shape)
@@ -130,3 +131,11 @@ def test_campaign_outcomes_counts_and_clamped_cents(grocery_features) -> None:
     assert counts[1, 0, 1] == 1 and cents[1, 0, 1] == 25_050  # dog, control
     assert out["c2"].counts.sum() == 0
     assert c1.sensitivity["spend_cents"]["l2"] == 500_000
+    assert c1.cost_cents is not None
+    assert c1.cost_cents.reshape(c1.shape)[0, 1, 0] == 40_000  # cost clamped to 400 SEK
+    assert c1.sensitivity["cost_cents"]["l2"] == 40_000
+    # a marginal sums cells (sensitivity unchanged): totals per (arm, redeemed)
+    axes, tot = c1.marginal(c1.counts, ("arm", "redeemed"))
+    assert axes == ("arm", "redeemed") and tot.tolist() == [1, 1, 1, 0]
+    with pytest.raises(ValueError, match="unknown axes"):
+        c1.marginal(c1.counts, ("arm", "frequency"))

@@ -133,8 +133,10 @@ def test_response_table_matches_exposures_within_noise(env: dict[str, object]) -
     rels = env["rels"]  # type: ignore[assignment]
     rel: Release = rels["grocery_1"]  # type: ignore[index]
     table = response_table([rel])
-    assert {"n_treated", "n_control", "redeemed_treated", "spend_treated_cents", "var_n",
-            "offer_kind", "frequency", "promo_share", "tier"} <= set(table.columns)
+    assert {"n_treated", "n_control", "redeemed_treated", "spend_treated_cents",
+            "cost_treated_cents", "var_n", "var_cost_cents", "offer_kind", "attribute",
+            "level"} <= set(table.columns)
+    assert set(table["attribute"]) == {"all", "frequency", "promo_share", "tier"}
     world = Path(str(env["world"])) / "grocery_1"
     consenting = pl.read_parquet(world / "customers.parquet").filter("consent_analytics")
     exp = (pl.read_parquet(world / "exposures.parquet")
@@ -143,9 +145,16 @@ def test_response_table_matches_exposures_within_noise(env: dict[str, object]) -
     first = sorted(exp["campaign_id"].unique())[0]
     truth = exp.filter(pl.col("campaign_id") == first)
     c1 = table.filter(pl.col("campaign") == 1)
+    total = c1.filter(pl.col("attribute") == "all").row(0, named=True)
     for col, arm in (("n_treated", "treatment"), ("n_control", "control")):
         want = int((truth["arm"] == arm).sum())
-        sd = math.sqrt(float(c1["var_n"].sum()))
-        assert abs(float(c1[col].sum()) - want) <= 6 * sd
+        assert abs(total[col] - want) <= 6 * math.sqrt(total["var_n"])
+        # every attribute's levels add up to the same arm within their noise
+        for attr in ("frequency", "tier"):
+            lv = c1.filter(pl.col("attribute") == attr)
+            assert abs(float(lv[col].sum()) - want) <= 6 * math.sqrt(float(lv["var_n"].sum()))
+    cost = float(truth.filter(pl.col("arm") == "treatment")["discount_cost"]
+                 .clip(0, 400).sum()) * 100
+    assert abs(total["cost_treated_cents"] - cost) <= 6 * math.sqrt(total["var_cost_cents"])
     m = next(m for m in rel.measurements if m.name.endswith(":spend_cents"))
     assert noise_variance(m) == pytest.approx(m.scale**2)

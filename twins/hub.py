@@ -36,13 +36,20 @@ import polars as pl
 from privacy.release import Measurement as Released
 from privacy.release import Release
 from retail.schema import MERCHANT_TYPES, region_names
-from twins.schema import SCHEMA, CohortFilter, structural_constants, structural_support
+from twins.schema import (
+    SCHEMA,
+    TOTAL_ATTRIBUTE,
+    CohortFilter,
+    structural_constants,
+    structural_support,
+)
 from twins.synth import SYNTHESISERS, MixtureModel, get_synthesiser, mix_twins
 from twins.synth.cohort import MIN_COHORT
 from twins.workload import Measurement
 from twinsim.errors import CohortTooSmall
 
 __all__ = [
+    "TOTAL_ATTRIBUTE",
     "Cohort",
     "CohortSize",
     "cache_dir",
@@ -249,41 +256,86 @@ def _campaign_parts(release: Release) -> dict[tuple[int, str], dict[str, Release
     return parts
 
 
-def _campaign_rows(release: Release, k: int, kind: str, counts: Released, spend: Released
-                   ) -> pl.DataFrame:
-    attrs = counts.attributes[2:]
-    shape = [len(release.domain[a]) for a in counts.attributes]
-    c = counts.array().reshape(shape).astype(float)
-    s = spend.array().reshape(shape).astype(float)
-    grid = np.indices(shape[2:]).reshape(len(attrs), -1)
-    flat = {name: arr.reshape(-1) for name, arr in {
-        "n_treated": c[0].sum(axis=0), "n_control": c[1].sum(axis=0),
-        "redeemed_treated": c[0, 1], "redeemed_control": c[1, 1],
-        "spend_treated_cents": s[0].sum(axis=0), "spend_control_cents": s[1].sum(axis=0),
-    }.items()}
-    vc, vs = noise_variance(counts), noise_variance(spend)
-    return pl.DataFrame({
-        "owner": release.owner, "merchant_type": release.merchant_type, "campaign": k,
-        "offer_kind": kind,
-        **{a: grid[i].astype(np.uint8) for i, a in enumerate(attrs)}, **flat,
-        "var_n": 2 * vc, "var_redeemed": vc, "var_spend_cents": 2 * vs,
-    })
+_RESPONSE_COLUMNS = ("n_treated", "n_control", "redeemed_treated", "redeemed_control",
+                     "spend_treated_cents", "spend_control_cents", "cost_treated_cents",
+                     "cost_control_cents")
+
+
+def _campaign_frame(release: Release, k: int, kind: str, parts: Mapping[str, Released]
+                    ) -> pl.DataFrame | None:
+    """Total and per-level rows of one campaign (both release layouts, see response_table)."""
+    if "counts" not in parts or "spend_cents" not in parts:
+        return None
+    dom = release.domain
+
+    def arr(m: Released) -> np.ndarray:
+        return m.array().reshape([len(dom[a]) for a in m.attributes]).astype(float)
+
+    counts, spend = arr(parts["counts"]), arr(parts["spend_cents"])
+    vc, vs = noise_variance(parts["counts"]), noise_variance(parts["spend_cents"])
+    # cells summed into one arm's total (redeemed x further attributes) / into one redeemed
+    per_arm = int(np.prod(counts.shape[1:]))
+    per_red = per_arm // 2
+    extra = parts["counts"].attributes[2:]
+    cost = arr(parts["cost_cents"]) if "cost_cents" in parts else None
+    vcost = noise_variance(parts["cost_cents"]) if cost is not None else math.nan
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2)
+
+    c2, s2 = flat(counts), flat(spend)
+    rows: list[dict[str, Any]] = [{
+        "attribute": TOTAL_ATTRIBUTE, "level": 0,
+        "n_treated": c2[0].sum(), "n_control": c2[1].sum(), "redeemed_treated": c2[0, 1],
+        "redeemed_control": c2[1, 1], "spend_treated_cents": s2[0].sum(),
+        "spend_control_cents": s2[1].sum(),
+        "cost_treated_cents": flat(cost)[0].sum() if cost is not None else None,
+        "cost_control_cents": flat(cost)[1].sum() if cost is not None else None,
+        "var_n": per_arm * vc, "var_redeemed": per_red * vc, "var_spend_cents": per_arm * vs,
+        "var_cost_cents": (int(np.prod(cost.shape[1:])) * vcost if cost is not None
+                           else None)}]
+    levels: list[tuple[str, np.ndarray, float]] = []
+    for i, attr in enumerate(extra):  # the older layout: attributes inside the totals
+        others = tuple(2 + j for j in range(len(extra)) if j != i)
+        n_other = int(np.prod([counts.shape[a] for a in others]))
+        levels.append((attr, counts.sum(axis=others), n_other * vc))
+    for what, m in sorted(parts.items()):
+        if what.startswith("counts_by_"):
+            levels.append((m.attributes[2], arr(m), noise_variance(m)))
+    for attr, tab, var in levels:
+        card = tab.shape[2]
+        for lv in range(card):
+            rows.append({"attribute": attr, "level": lv, "n_treated": tab[0, :, lv].sum(),
+                         "n_control": tab[1, :, lv].sum(), "redeemed_treated": tab[0, 1, lv],
+                         "redeemed_control": tab[1, 1, lv], "var_n": 2 * var,
+                         "var_redeemed": var})
+    frame = pl.DataFrame(rows, schema={
+        "attribute": pl.String, "level": pl.Int64, **{c: pl.Float64 for c in _RESPONSE_COLUMNS},
+        "var_n": pl.Float64, "var_redeemed": pl.Float64, "var_spend_cents": pl.Float64,
+        "var_cost_cents": pl.Float64})
+    return frame.select(pl.lit(release.owner).alias("owner"),
+                        pl.lit(release.merchant_type).alias("merchant_type"),
+                        pl.lit(k).alias("campaign"), pl.lit(kind).alias("offer_kind"),
+                        pl.all())
 
 
 def response_table(releases: Sequence[Release]) -> pl.DataFrame:
-    """DP campaign responses per (owner, campaign, offer kind, attribute cell).
+    """DP campaign responses per (owner, campaign, offer kind), in long form.
 
-    Columns: ``n_treated``/``n_control`` (exposed customers), ``redeemed_treated``/
-    ``redeemed_control``, ``spend_treated_cents``/``spend_control_cents`` (spend clamped per
-    customer, see :mod:`twins.release`), the attribute codes, and the noise variance of each
-    kind of column (``var_n``, ``var_redeemed``, ``var_spend_cents``; noise is independent
-    across cells and columns sum two cells where the variance says so). Values are noisy and
-    may be negative; aggregate cells before dividing.
+    One row per campaign with ``attribute == "all"`` holds its totals: ``n_treated``/
+    ``n_control`` (exposed customers), ``redeemed_treated``/``redeemed_control``,
+    ``spend_treated_cents``/``spend_control_cents`` (window spend clamped per customer) and
+    ``cost_treated_cents``/``cost_control_cents`` (discount cost clamped per customer; null
+    in releases made before cost was released). Then one row per level of each response
+    attribute (``attribute``, ``level`` = code) with counts and redemptions only. Each row
+    carries the noise variance of its columns (``var_n``, ``var_redeemed``,
+    ``var_spend_cents``, ``var_cost_cents``). Both release layouts are read: totals over
+    (arm, redeemed) plus ``counts_by_<attribute>`` tables (current), or counts and spend
+    over (arm, redeemed, attributes...) summed here (earlier releases). Values are noisy
+    and may be negative; aggregate before dividing.
     """
-    frames = [_campaign_rows(r, k, kind, parts["counts"], parts["spend_cents"])
-              for r in releases
-              for (k, kind), parts in sorted(_campaign_parts(r).items())
-              if {"counts", "spend_cents"} <= set(parts)]
+    frames = [f for r in releases for (k, kind), parts in sorted(_campaign_parts(r).items())
+              if (f := _campaign_frame(r, k, kind, parts)) is not None]
     if not frames:
         raise ValueError("response_table: no campaign tables in the given releases")
-    return pl.concat(frames, how="diagonal")
+    return pl.concat(frames, how="vertical")

@@ -14,20 +14,27 @@
    everything succeeded (so a refused or failed release never leaves a file behind).
 
 Budget split (zCDP ρ; ε requests are converted at the ledger's δ). With campaigns present,
-``CAMPAIGN_SHARE`` = 10 % of ρ goes to the campaign tables, split evenly over every table
-(counts and spend of each campaign); the other 90 % goes to the marginals in proportion to
-the workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Without campaigns
+``CAMPAIGN_SHARE`` = 25 % of ρ goes to the campaign tables, split over every campaign's
+tables by ``CAMPAIGN_WEIGHTS``; the other 75 % goes to the marginals in proportion to the
+workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Without campaigns
 (or ``include_campaigns=False``) the marginals get all of ρ.
 
+Per campaign, the totals are released over (arm, redeemed) only, four cells, so that the
+sums calibration needs (uptake, spend gap between arms, discount cost) carry the noise of
+four cells rather than of hundreds; the redemption counts are also released per level of
+each response attribute (frequency, promo share, tier), one table per attribute.
+
 Sensitivities (privacy unit: one customer of this owner): each marginal L1 = L2 = 1 (one
-feature row per customer); per campaign, counts 1 and spend ``clamp_cents`` (one exposure row
-per customer per campaign, spend clamped to [0, clamp]; :mod:`twins.outcomes`).
+feature row per customer); per campaign, counts 1, spend ``SPEND_CLAMP_SEK`` and discount
+cost ``COST_CLAMP_SEK[merchant type]`` in cents (one exposure row per customer per campaign, amounts
+clamped; :mod:`twins.outcomes`).
 
 Measurement names (public, carry no identifier): ``marginal:<a>,<b>`` and
-``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` where ``k`` is the campaign's
-1-based position in the owner's campaign list (the owner's campaign ids are not released;
-they may name the merchant). Campaign tables run over the public pseudo-attributes ``arm``
-(treatment, control) and ``redeemed`` (no, yes), added to the release's domain.
+``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` / ``…:cost_cents`` /
+``…:counts_by_<attribute>`` where ``k`` is the campaign's 1-based position in the owner's
+campaign list (the owner's campaign ids are not released; they may name the merchant).
+Campaign tables run over the public pseudo-attributes ``arm`` (treatment, control) and
+``redeemed`` (no, yes), added to the release's domain.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from retail.load import load_merchant
 from retail.merchant import Merchant
 from retail.schema import ARMS
 from twins.features import features
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK, campaign_outcomes
 from twins.schema import SCHEMA, structural_constants
 from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
 from twinsim.errors import BudgetExceeded
@@ -61,6 +68,9 @@ from twinsim.errors import BudgetExceeded
 __all__ = [
     "CAMPAIGN_PREFIX",
     "CAMPAIGN_SHARE",
+    "CAMPAIGN_WEIGHTS",
+    "COST_CLAMP_SEK",
+    "DEFAULT_COST_CLAMP_SEK",
     "MARGINAL_PREFIX",
     "REDEEMED_LEVELS",
     "SPEND_CLAMP_SEK",
@@ -73,8 +83,16 @@ __all__ = [
     "write_release",
 ]
 
-CAMPAIGN_SHARE = 0.10
-SPEND_CLAMP_SEK = 5_000.0
+CAMPAIGN_SHARE = 0.25
+# discount cost per customer and campaign is clamped per merchant type (public constants:
+# a few times what a generous offer gives a heavy customer of that type in a month)
+COST_CLAMP_SEK: dict[str, float] = {"grocery": 400.0, "organic_deli": 300.0, "pet_shop": 400.0,
+                                    "cafe": 300.0, "apparel": 1_500.0, "car_brand": 3_000.0,
+                                    "music": 300.0}
+DEFAULT_COST_CLAMP_SEK = 1_000.0
+# relative budget of a campaign's tables: the totals (one cell per arm x redeemed) carry what
+# calibration needs most (uptake, spend gap, discount cost); the per-level counts shape it
+CAMPAIGN_WEIGHTS = {"counts": 1.0, "spend_cents": 1.5, "cost_cents": 1.5, "counts_by": 0.5}
 MARGINAL_PREFIX = "marginal:"
 CAMPAIGN_PREFIX = "campaign:"
 REDEEMED_LEVELS: tuple[str, ...] = ("no", "yes")
@@ -114,22 +132,33 @@ def _offer_kind(offer_json: str) -> str:
 def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
                       ) -> tuple[list[CountQuery], list[float]]:
     outcomes = campaign_outcomes(merchant.tables, table, spend_clamp_sek=SPEND_CLAMP_SEK,
+                                 cost_clamp_sek=COST_CLAMP_SEK.get(
+                                     merchant.info.merchant_type, DEFAULT_COST_CLAMP_SEK),
                                  attributes=DEFAULT_RESPONSE_ATTRIBUTES)
     kinds = dict(zip(merchant.campaigns["campaign_id"].to_list(),
                      map(_offer_kind, merchant.campaigns["offer"].to_list()), strict=True))
     queries: list[CountQuery] = []
+    weights: list[float] = []
+    totals = ("arm", "redeemed")
     for k, (cid, out) in enumerate(outcomes.items(), start=1):
-        attrs = ("arm", "redeemed", *out.attributes)
         base = f"{CAMPAIGN_PREFIX}{k}:{kinds[cid]}:"
-        queries.append(CountQuery(name=base + "counts", attributes=attrs, counts=out.counts,
-                                  sensitivity_l2=out.sensitivity["counts"]["l2"],
-                                  sensitivity_l1=out.sensitivity["counts"]["l1"]))
-        spend = out.sensitivity["spend_cents"]
-        queries.append(CountQuery(name=base + "spend_cents", attributes=attrs,
-                                  counts=out.spend_cents, sensitivity_l2=spend["l2"],
-                                  sensitivity_l1=spend["l1"]))
-    each = share / len(queries) if queries else 0.0
-    return queries, [each] * len(queries)
+        sens = out.sensitivity
+        assert out.cost_cents is not None
+        for what, values in (("counts", out.counts), ("spend_cents", out.spend_cents),
+                             ("cost_cents", out.cost_cents)):
+            attrs, cells = out.marginal(values, totals)
+            queries.append(CountQuery(name=base + what, attributes=attrs, counts=cells,
+                                      sensitivity_l2=sens[what]["l2"],
+                                      sensitivity_l1=sens[what]["l1"]))
+            weights.append(CAMPAIGN_WEIGHTS[what])
+        for attr in out.attributes:
+            attrs, cells = out.marginal(out.counts, (*totals, attr))
+            queries.append(CountQuery(name=f"{base}counts_by_{attr}", attributes=attrs,
+                                      counts=cells, sensitivity_l2=sens["counts"]["l2"],
+                                      sensitivity_l1=sens["counts"]["l1"]))
+            weights.append(CAMPAIGN_WEIGHTS["counts_by"])
+    total = math.fsum(weights)
+    return queries, [share * w / total for w in weights]
 
 
 def owner_queries(merchant: Merchant, *, workload: Workload | None = None,

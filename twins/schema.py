@@ -28,6 +28,7 @@ __all__ = [
     "LIFE_TAGS",
     "PLAUSIBLE_ITEMS",
     "SCHEMA",
+    "TOTAL_ATTRIBUTE",
     "Attribute",
     "CohortFilter",
     "Domain",
@@ -35,6 +36,9 @@ __all__ = [
     "structural_constants",
     "structural_support",
 ]
+
+# the ``attribute`` of a campaign's total rows in the hub's response table
+TOTAL_ATTRIBUTE = "all"
 
 # The common life-situation taxonomy (values of ``MerchantType.life``), in a fixed order.
 LIFE_TAGS: tuple[str, ...] = ("pet", "baby", "meat", "fish", "menswear", "car", "leisure", "deli")
