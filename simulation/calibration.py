@@ -42,8 +42,8 @@ from simulation.effects import build_effect
 from simulation.model import MarketModel
 from simulation.params import TwinParams
 from simulation.response import OfferFeatures, ParametricResponse, Response
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK, TOTAL_ATTRIBUTE
-from twins.schema import SCHEMA
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK
+from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
 __all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedResponse",
            "CampaignFacts", "calibrate_response", "campaign_facts", "reference_offer"]

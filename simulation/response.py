@@ -110,10 +110,11 @@ class ParametricResponse:
     then ``p_redeem = geo · sigmoid(logit)`` (a far-away offer is rarely taken).
     Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·relevance²·
     geo·(0.5 + promo_prone)`` (only takers come more often, and both the share who take it and
-    a taker's reason to come grow with relevance) plus a fixed member lift for membership/points; none for
-    cross-sells (shown at checkout) and partner offers (redeemed at the partner). Basket lift of a
-    redeemed visit: ``c_basket·depth·(0.5 + price_sens)``; ``pull_forward`` of that comes out
-    of later baskets (per-visit kinds only). Members churn at ``churn_mult`` times the hazard.
+    a taker's reason to come grow with relevance) plus a fixed member lift for
+    membership/points; none for cross-sells (shown at checkout) and partner offers (redeemed at
+    the partner). Basket lift of a redeemed visit: ``c_basket·depth·(0.5 + price_sens)``;
+    ``pull_forward`` of that comes out of later baskets (per-visit kinds only). Members churn
+    at ``churn_mult`` times the hazard.
     """
 
     name: str = "parametric"

@@ -33,19 +33,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DISCOUNT = Offer(name="10 %", kind="discount", pct=10, days=21)
 
 
-def _table(rate: float, n: int, *, spend_gap: float = 0.0, var: float = 0.0) -> pl.DataFrame:
-    """A response table of one discount campaign: ``rate`` of ``n`` treated redeemed,
-    spread evenly over the frequency levels."""
-    rows = []
-    for f in range(7):
-        k = n / 7
-        rows.append({"owner": "o", "merchant_type": "grocery", "campaign": 1,
-                     "offer_kind": "discount", "frequency": f, "promo_share": 1, "tier": 1,
-                     "n_treated": k, "n_control": k, "redeemed_treated": rate * k,
-                     "redeemed_control": 0.0, "spend_treated_cents": (300 + spend_gap) * k * 100,
-                     "spend_control_cents": 300 * k * 100, "var_n": 2 * var,
-                     "var_redeemed": var, "var_spend_cents": 2 * var})
-    return pl.DataFrame(rows)
+def _table(rate: float, n: int, *, spend_gap: float = 0.0, var: float = 0.0,
+           cost: float | None = None) -> pl.DataFrame:
+    """A response table (``twins.hub.response_table`` layout) of one discount campaign:
+    ``rate`` of ``n`` treated redeemed, spread evenly over the frequency levels; ``cost`` SEK
+    of discount per treated customer (None: not released)."""
+    def row(attribute: str, level: int, k: float, **extra: float | None) -> dict[str, object]:
+        return {"owner": "o", "merchant_type": "grocery", "campaign": 1,
+                "offer_kind": "discount", "attribute": attribute, "level": level,
+                "n_treated": k, "n_control": k, "redeemed_treated": rate * k,
+                "redeemed_control": 0.0, "spend_treated_cents": None,
+                "spend_control_cents": None, "cost_treated_cents": None,
+                "cost_control_cents": None, "var_n": 2 * var, "var_redeemed": var,
+                "var_spend_cents": None, "var_cost_cents": None, **extra}
+
+    rows = [row("all", 0, n, spend_treated_cents=(300 + spend_gap) * n * 100,
+                spend_control_cents=300 * n * 100,
+                cost_treated_cents=None if cost is None else cost * n * 100,
+                cost_control_cents=None if cost is None else 0.0, var_spend_cents=2 * var,
+                var_cost_cents=var)]
+    rows += [row("frequency", f, n / 7) for f in range(7)]
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +88,20 @@ def test_spend_gap_scales_the_lifts(params: TwinParams) -> None:
     more = calibrate_response(_table(0.3, 20_000, spend_gap=300), params, offers={1: DISCOUNT})
     less = calibrate_response(_table(0.3, 20_000, spend_gap=-100), params, offers={1: DISCOUNT})
     assert more.lift["discount"] > 1.0 > less.lift["discount"]
+
+
+def test_released_discount_cost_scales_the_cost_factor(params: TwinParams) -> None:
+    def fit(cost: float | None) -> CalibratedResponse:
+        return calibrate_response(_table(0.3, 20_000, cost=cost, spend_gap=60.0), params,
+                                  offers={1: DISCOUNT})
+
+    dear, cheap, unknown = fit(150.0), fit(15.0), fit(None)
+    assert dear.cost["discount"] > 1.0 > cheap.cost["discount"]
+    assert unknown.cost["discount"] == 1.0  # no released cost: the factor stays at its prior
+    # the factor reaches the engine: a redeemed visit costs more under the dearer response
+    eff_dear = build_effect(DISCOUNT, params, response=dear)
+    eff_cheap = build_effect(DISCOUNT, params, response=cheap)
+    assert float(eff_dear.cost_mult.mean()) > float(eff_cheap.cost_mult.mean())
 
 
 def test_suite_ships_at_least_eight_valid_offers() -> None:
