@@ -3,11 +3,12 @@
 Runs the whole pipeline (release at ε → twins → calibration → simulation; truth from
 ``retail.world.counterfactual`` for the same targeted customers) on the MEDIUM world
 (``data/bench/medium``, generated once with seed 7 and reused) at ε = 1 and ε = ∞ (the
-non-private mode, which isolates model error). Ledgers are scratch copies: no real budget is
-spent. Usage::
+non-private mode, which isolates model error). Each finite ε is released ``--repeats`` times
+(OpenDP's noise is not seeded, so each release is an independent draw and one run says little
+on its own). Ledgers are scratch copies: no real budget is spent. Usage::
 
     python benchmarks/validity.py [--world data/bench/medium] [--epsilons 1,inf]
-                                  [--replications 6]
+                                  [--replications 6] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def main() -> None:
     ap.add_argument("--epsilons", default="1,inf")
     ap.add_argument("--replications", type=int, default=6)
     ap.add_argument("--name", default="validity")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="independent DP releases per finite ε (OpenDP noise is not seeded, "
+                         "so each release is a fresh draw)")
     args = ap.parse_args()
     from twinsim.evaluation import evaluate_suite, load_suite
 
@@ -49,14 +53,18 @@ def main() -> None:
     suite = load_suite(args.suite)
     rows: list[dict[str, object]] = []
     summaries = []
-    for eps in (float(e) for e in args.epsilons.split(",")):
+    runs = [(float(e), r) for e in args.epsilons.split(",")
+            for r in range(args.repeats if math.isfinite(float(e)) else 1)]
+    for eps, rep_i in runs:
         t0 = time.perf_counter()
         rep = evaluate_suite(world, suite, epsilon=eps, replications=args.replications,
                              on_done=lambda r: print(
                                  f"  ε={r.epsilon:g} {r.offer[:48]:48s} true {r.true_profit:12,.0f}"
                                  f"  pred {r.pred_profit:12,.0f} [{r.pred_low:,.0f}, "
                                  f"{r.pred_high:,.0f}]", flush=True))
-        label = "inf (non-private)" if math.isinf(eps) else f"{eps:g}"
+        label = ("inf (non-private)" if math.isinf(eps) else
+                 f"{eps:g}" + (f" (release {rep_i + 1}/{args.repeats})" if args.repeats > 1
+                               else ""))
         for r in rep.rows:
             rows.append({"epsilon": label, "merchant": r.merchant_id, "offer": r.offer,
                          "targeted": r.targeted_real, "true_profit": round(r.true_profit),
