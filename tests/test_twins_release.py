@@ -13,10 +13,10 @@ import pytest
 
 import twins.release as tr
 from privacy import PrivacyBudget, Release
+from twins.outcomes import spend_clamp
 from twins.release import (
     CAMPAIGN_SHARE,
     COST_CLAMP_SEK,
-    SPEND_CLAMP_SEK,
     owner_queries,
     release_domain,
     release_owner,
@@ -93,11 +93,11 @@ def test_budget_split_and_sensitivities(small_world: Path) -> None:
     assert math.isclose(sum(w for _, w in camp), CAMPAIGN_SHARE)
     assert math.isclose(sum(w for _, w in camp) + sum(w for _, w in marg), 1.0)
     spend = [q for q, _ in camp if q.name.endswith(":spend_cents")]
-    assert all(q.sensitivity_l2 == round(SPEND_CLAMP_SEK * 100) for q in spend)
+    assert all(q.sensitivity_l2 == round(spend_clamp("grocery") * 100) for q in spend)
     cost = [q for q, _ in camp if q.name.endswith(":cost_cents")]
     assert cost and all(q.sensitivity_l2 == round(COST_CLAMP_SEK["grocery"] * 100) for q in cost)
-    # totals over (arm, redeemed) only; per-level counts one attribute at a time
-    assert all(q.attributes == ("arm", "redeemed") for q in spend + cost)
+    # amounts per arm only, counts per (arm, redeemed); per-level counts one attribute at a time
+    assert all(q.attributes == ("arm",) for q in spend + cost)
     by_level = [q for q, _ in camp if ":counts_by_" in q.name]
     assert by_level and all(len(q.attributes) == 3 for q in by_level)
     # each campaign's counts still add up to its exposures in every table

@@ -271,29 +271,31 @@ def _campaign_frame(release: Release, k: int, kind: str, parts: Mapping[str, Rel
     def arr(m: Released) -> np.ndarray:
         return m.array().reshape([len(dom[a]) for a in m.attributes]).astype(float)
 
-    counts, spend = arr(parts["counts"]), arr(parts["spend_cents"])
-    vc, vs = noise_variance(parts["counts"]), noise_variance(parts["spend_cents"])
+    counts = arr(parts["counts"])
+    vc = noise_variance(parts["counts"])
     # cells summed into one arm's total (redeemed x further attributes) / into one redeemed
     per_arm = int(np.prod(counts.shape[1:]))
     per_red = per_arm // 2
     extra = parts["counts"].attributes[2:]
-    cost = arr(parts["cost_cents"]) if "cost_cents" in parts else None
-    vcost = noise_variance(parts["cost_cents"]) if cost is not None else math.nan
 
-    def flat(a: np.ndarray) -> np.ndarray:
-        return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2)
+    def arm_sums(what: str) -> tuple[float | None, float | None, float | None]:
+        """(treated sum, control sum, noise variance of one) of an amount table, whatever
+        axes follow ``arm`` (none in the current layout)."""
+        if what not in parts:
+            return None, None, None
+        a = arr(parts[what])
+        a = a.reshape(a.shape[0], -1)
+        return float(a[0].sum()), float(a[1].sum()), a.shape[1] * noise_variance(parts[what])
 
-    c2, s2 = flat(counts), flat(spend)
+    c2 = counts.reshape(2, 2, -1).sum(axis=2)
+    s_t, s_c, v_s = arm_sums("spend_cents")
+    k_t, k_c, v_k = arm_sums("cost_cents")
     rows: list[dict[str, Any]] = [{
         "attribute": TOTAL_ATTRIBUTE, "level": 0,
         "n_treated": c2[0].sum(), "n_control": c2[1].sum(), "redeemed_treated": c2[0, 1],
-        "redeemed_control": c2[1, 1], "spend_treated_cents": s2[0].sum(),
-        "spend_control_cents": s2[1].sum(),
-        "cost_treated_cents": flat(cost)[0].sum() if cost is not None else None,
-        "cost_control_cents": flat(cost)[1].sum() if cost is not None else None,
-        "var_n": per_arm * vc, "var_redeemed": per_red * vc, "var_spend_cents": per_arm * vs,
-        "var_cost_cents": (int(np.prod(cost.shape[1:])) * vcost if cost is not None
-                           else None)}]
+        "redeemed_control": c2[1, 1], "spend_treated_cents": s_t, "spend_control_cents": s_c,
+        "cost_treated_cents": k_t, "cost_control_cents": k_c, "var_n": per_arm * vc,
+        "var_redeemed": per_red * vc, "var_spend_cents": v_s, "var_cost_cents": v_k}]
     levels: list[tuple[str, np.ndarray, float]] = []
     for i, attr in enumerate(extra):  # the older layout: attributes inside the totals
         others = tuple(2 + j for j in range(len(extra)) if j != i)
@@ -326,12 +328,14 @@ def response_table(releases: Sequence[Release]) -> pl.DataFrame:
     ``n_control`` (exposed customers), ``redeemed_treated``/``redeemed_control``,
     ``spend_treated_cents``/``spend_control_cents`` (window spend clamped per customer) and
     ``cost_treated_cents``/``cost_control_cents`` (discount cost clamped per customer; null
-    in releases made before cost was released). Then one row per level of each response
+    in releases made before cost was released). Amount tables are read over whatever axes
+    follow ``arm`` (none in the current layout). Then one row per level of each response
     attribute (``attribute``, ``level`` = code) with counts and redemptions only. Each row
-    carries the noise variance of its columns (``var_n``, ``var_redeemed``,
-    ``var_spend_cents``, ``var_cost_cents``). Both release layouts are read: totals over
-    (arm, redeemed) plus ``counts_by_<attribute>`` tables (current), or counts and spend
-    over (arm, redeemed, attributes...) summed here (earlier releases). Values are noisy
+    carries the noise variance of its columns (``var_n``, ``var_redeemed``, and for one
+    arm's total ``var_spend_cents``, ``var_cost_cents``). Both release layouts are read:
+    totals (counts per arm x redeemed, amounts per arm) plus ``counts_by_<attribute>``
+    tables (current), or counts and spend over (arm, redeemed, attributes...) summed here
+    (earlier releases). Values are noisy
     and may be negative; aggregate before dividing.
     """
     frames = [f for r in releases for (k, kind), parts in sorted(_campaign_parts(r).items())

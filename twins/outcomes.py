@@ -27,12 +27,29 @@ from retail.schema import ARMS
 from twins.features import tables_of
 from twins.schema import SCHEMA, Domain
 
-__all__ = ["DEFAULT_RESPONSE_ATTRIBUTES", "SPEND_CLAMP_SEK", "OutcomeTable",
-           "campaign_outcomes"]
+__all__ = [
+    "DEFAULT_RESPONSE_ATTRIBUTES",
+    "SPEND_CLAMP_BY_TYPE",
+    "SPEND_CLAMP_SEK",
+    "OutcomeTable",
+    "campaign_outcomes",
+    "spend_clamp",
+]
 
 # Attributes that drive response in the behaviour model: how often, how price-sensitive.
 DEFAULT_RESPONSE_ATTRIBUTES: tuple[str, ...] = ("frequency", "promo_share", "tier")
-SPEND_CLAMP_SEK = 5_000.0  # a customer's window spend is clamped to this in released sums
+SPEND_CLAMP_SEK = 5_000.0  # default clamp of a customer's window spend in released sums
+# per merchant type (public constants near the top percentile of a month's spend at that
+# kind of shop: a lower clamp means less noise for the same privacy loss)
+SPEND_CLAMP_BY_TYPE: dict[str, float] = {"grocery": 2_500.0, "organic_deli": 2_000.0,
+                                         "pet_shop": 2_500.0, "cafe": 1_200.0,
+                                         "apparel": 5_000.0, "car_brand": 10_000.0,
+                                         "music": 1_000.0}
+
+
+def spend_clamp(merchant_type: str) -> float:
+    """The clamp (SEK) of one customer's campaign-window spend at this merchant type."""
+    return SPEND_CLAMP_BY_TYPE.get(merchant_type, SPEND_CLAMP_SEK)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,14 +19,16 @@ tables by ``CAMPAIGN_WEIGHTS``; the other 75 % goes to the marginals in proporti
 workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Without campaigns
 (or ``include_campaigns=False``) the marginals get all of ρ.
 
-Per campaign, the totals are released over (arm, redeemed) only, four cells, so that the
-sums calibration needs (uptake, spend gap between arms, discount cost) carry the noise of
-four cells rather than of hundreds; the redemption counts are also released per level of
+Per campaign, the exposure counts are released over (arm, redeemed) only, four cells, and
+window spend and discount cost per arm, two cells, so that the sums calibration needs
+(uptake, spend gap between arms, discount cost) carry the noise of a few cells rather than of
+hundreds; the redemption counts are also released per level of
 each response attribute (frequency, promo share, tier), one table per attribute.
 
 Sensitivities (privacy unit: one customer of this owner): each marginal L1 = L2 = 1 (one
-feature row per customer); per campaign, counts 1, spend ``SPEND_CLAMP_SEK`` and discount
-cost ``COST_CLAMP_SEK[merchant type]`` in cents (one exposure row per customer per campaign, amounts
+feature row per customer); per campaign, counts 1, spend
+``twins.outcomes.spend_clamp(merchant type)`` and discount cost ``COST_CLAMP_SEK[merchant
+type]`` in cents (one exposure row per customer per campaign, amounts
 clamped; :mod:`twins.outcomes`).
 
 Measurement names (public, carry no identifier): ``marginal:<a>,<b>`` and
@@ -60,7 +62,7 @@ from retail.load import load_merchant
 from retail.merchant import Merchant
 from retail.schema import ARMS
 from twins.features import features
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK, campaign_outcomes
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes, spend_clamp
 from twins.schema import SCHEMA, structural_constants
 from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
 from twinsim.errors import BudgetExceeded
@@ -73,7 +75,6 @@ __all__ = [
     "DEFAULT_COST_CLAMP_SEK",
     "MARGINAL_PREFIX",
     "REDEEMED_LEVELS",
-    "SPEND_CLAMP_SEK",
     "OwnerQueries",
     "owner_feature_table",
     "owner_pseudonym",
@@ -131,9 +132,10 @@ def _offer_kind(offer_json: str) -> str:
 
 def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
                       ) -> tuple[list[CountQuery], list[float]]:
-    outcomes = campaign_outcomes(merchant.tables, table, spend_clamp_sek=SPEND_CLAMP_SEK,
-                                 cost_clamp_sek=COST_CLAMP_SEK.get(
-                                     merchant.info.merchant_type, DEFAULT_COST_CLAMP_SEK),
+    mtype = merchant.info.merchant_type
+    outcomes = campaign_outcomes(merchant.tables, table, spend_clamp_sek=spend_clamp(mtype),
+                                 cost_clamp_sek=COST_CLAMP_SEK.get(mtype,
+                                                                   DEFAULT_COST_CLAMP_SEK),
                                  attributes=DEFAULT_RESPONSE_ATTRIBUTES)
     kinds = dict(zip(merchant.campaigns["campaign_id"].to_list(),
                      map(_offer_kind, merchant.campaigns["offer"].to_list()), strict=True))
@@ -144,9 +146,12 @@ def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
         base = f"{CAMPAIGN_PREFIX}{k}:{kinds[cid]}:"
         sens = out.sensitivity
         assert out.cost_cents is not None
-        for what, values in (("counts", out.counts), ("spend_cents", out.spend_cents),
-                             ("cost_cents", out.cost_cents)):
-            attrs, cells = out.marginal(values, totals)
+        # counts per (arm, redeemed); amounts per arm only (what calibration uses: fewer
+        # cells, less noise in each arm's total)
+        for what, values, keep in (("counts", out.counts, totals),
+                                   ("spend_cents", out.spend_cents, ("arm",)),
+                                   ("cost_cents", out.cost_cents, ("arm",))):
+            attrs, cells = out.marginal(values, keep)
             queries.append(CountQuery(name=base + what, attributes=attrs, counts=cells,
                                       sensitivity_l2=sens[what]["l2"],
                                       sensitivity_l1=sens[what]["l1"]))
