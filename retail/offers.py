@@ -17,6 +17,10 @@ Kinds:
 - ``membership``: a paid tier (``monthly_fee``) giving ``pct`` off every purchase.
 - ``points``: ``earn_rate`` points per SEK, each worth ``point_value`` SEK on redemption.
 
+Every offer acts for ``days`` days from ``start_day``: a discount can be redeemed, a partner
+voucher used, a membership's benefits enjoyed (and its fee paid) and points earned only then;
+members of a membership or points programme sign up when the offer reaches them.
+
 Any kind may carry a ``location`` (a public region): an offer for a place is worth less the
 farther a customer lives from it. ``target`` holds attribute filters of the twin schema
 (``pet=yes``, ``organic_share>=high``, ``region in Göteborg|Malmö``); they are parsed here and

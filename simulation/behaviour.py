@@ -8,17 +8,19 @@ A day of one twin, in this order (both engines follow it; each twin's draws for 
 depend on what the offer did, so treatment and control see the same random numbers):
 
 1. On the offer's start day, a targeted twin that is still a customer is *exposed*
-   (a partner pays ``fee_per_exposure`` for it).
+   (a partner pays ``fee_per_exposure`` for it); for a membership or points offer it joins
+   right then when ``u_redeem < p_event`` (sign-up when the offer arrives). Every offer acts
+   for its ``days`` only: a membership's benefits and fees end with its window.
 2. Churn: an active twin leaves for good when ``u_churn < hazard · churn_mult`` (members
-   and points holders have ``churn_mult < 1``).
+   and points holders in the window have ``churn_mult < 1``).
 3. Visit: when ``u_visit < rate · weekday · (1 + amp·cos(2π(day−phase)/14)) · (1 + lift)``;
    ``lift`` is the offer's visit lift for exposed twins in the window (per-visit offers) or
-   for enrolled twins (membership, points).
+   for members in the window (membership, points).
 4. Basket: lognormal ``exp(mu + sigma·z)`` with the twin's mean and CV, minus goods still in
    the pantry from pull-forward buying (``stock``, eligible categories only).
 5. Offer: a per-visit offer (discount, cross-sell) is redeemed on a visit in the window when
-   ``u_redeem < p_event``; a membership/points offer is *joined* that way once, and then
-   applies to every later visit. A redeemed visit buys ``basket_lift`` more eligible goods
+   ``u_redeem < p_event``; a membership/points offer applies to every visit of a member in
+   the window. A redeemed visit buys ``basket_lift`` more eligible goods
    (``pull_forward`` of which comes out of later baskets) plus, for a cross-sell, one item
    of the target categories; the discount ``rate`` applies to all eligible spend, where a
    redeemed visit's eligible spend is ``cost_mult`` times the twin's average eligible share
@@ -27,7 +29,7 @@ depend on what the offer did, so treatment and control see the same random numbe
    campaigns, 1 uncalibrated).
    A partner offer is redeemed at the partner, at most once, with daily probability
    ``p_event``, paying the merchant ``fee_per_redemption``.
-6. Members pay ``fee_daily`` every day they are active.
+6. Members pay ``fee_daily`` every day of the window they are active.
 
 Money: ``revenue = basket + extra − cost`` (discounts and earned points are booked when
 given); ``margin = margin_rate·basket + margin_eligible·extra − cost``; ``cannibal`` is the
@@ -213,32 +215,34 @@ def agent_day(x: AgentInputs, s: AgentState, terms: OfferTerms, day: int,
         income += terms.fee_per_exposure
     window = exposed and terms.start <= day < terms.end
     enrolled = s.enrolled
-    active = s.active and bool(survives(x.hazard, x.churn_mult if enrolled else 1.0, d.u_churn))
-    benefit = enrolled if terms.mode == "persistent" else (window and terms.mode == "per_visit")
+    redemptions = 0
+    if (terms.mode == "persistent" and day == terms.start and exposed and not enrolled
+            and d.u_redeem < x.p_event):  # members join when the offer reaches them
+        enrolled, redemptions = True, 1
+    member = enrolled and window  # a membership / points offer acts while it runs
+    active = s.active and bool(survives(x.hazard, x.churn_mult if member else 1.0, d.u_churn))
+    benefit = member if terms.mode == "persistent" else (window and terms.mode == "per_visit")
     p = visit_probability(x.rate, x.weekday[day % 7], x.amp, x.phase, day,
                           x.visit_lift if benefit else 0.0)
     visit = active and d.u_visit < p
-    redeemed, redemptions = s.redeemed, 0
+    redeemed = s.redeemed
     if terms.mode == "partner" and window and active and not redeemed and d.u_redeem < x.p_event:
         redeemed, redemptions = True, 1
         income += terms.fee_per_redemption
-    if enrolled and active:
+    if member and active:
         income += terms.fee_daily
     if not visit:
         out = (NO_OUTCOME if not redemptions and not income
                else NO_OUTCOME._replace(redemptions=redemptions, income=income))
         return s._replace(active=active, days_since=s.days_since + 1, exposed=exposed,
-                          redeemed=redeemed), out
+                          enrolled=enrolled, redeemed=redeemed), out
     basket, stock = consume_stock(basket_value(x.mu, x.sigma, d.z_basket), x.eligible_share,
                                   s.stock)
     use = False
     if window and terms.mode == "per_visit":
         use = d.u_redeem < x.p_event
         redemptions += int(use)
-    elif window and terms.mode == "persistent" and not enrolled and d.u_redeem < x.p_event:
-        enrolled, redemptions = True, 1
-        income += terms.fee_daily  # the joining day is paid too
-    use = use or (terms.mode == "persistent" and enrolled)
+    use = use or (terms.mode == "persistent" and member)
     extra = cost = cannibal = 0.0
     if use:
         pur = offer_purchase(basket, x.eligible_share, x.discount_rate, x.basket_lift,

@@ -42,7 +42,7 @@ from simulation.effects import build_effect
 from simulation.model import MarketModel
 from simulation.params import TwinParams
 from simulation.response import OfferFeatures, ParametricResponse, Response
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, SPEND_CLAMP_SEK
+from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
 __all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedResponse",
@@ -226,19 +226,20 @@ def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse)
     """Per twin (0 when no longer a customer): the quantity matched to the observed share
     of treated customers who redeemed.
 
-    Partner, membership, points, cross-sell: the probability of taking the offer at least
-    once in the window. Discounts: a customer who takes a discount uses it on every
-    qualifying visit (what the observed campaigns show: the discount cost per taker is that
-    of all their qualifying spend), so the twin's per-visit probability ``p`` is read as the
-    share of takers, and the observed share of customers who redeemed as ``p`` times the
-    chance of at least one visit with a qualifying item in the window. Matching the
-    at-least-once probability of independent per-visit draws instead gives far too few
-    discounted visits.
+    Partner, cross-sell: the probability of taking the offer at least once in the window.
+    Membership, points: ``p`` is the share who join when the offer arrives; a member counts
+    as redeemed once it buys something covered, so the observed share is ``p`` times the
+    chance of at least one visit with a covered item in the window. Discounts: a customer
+    who takes a discount uses it on every qualifying visit (what the observed campaigns
+    show: the discount cost per taker is that of all their qualifying spend), so the twin's
+    per-visit probability ``p`` is read as the share of takers, and the observed share as for
+    members. Matching the at-least-once probability of independent per-visit draws instead
+    gives far too few discounted visits.
     """
     eff = build_effect(offer, params, response=response)
     p = eff.p_event.astype(float)
     k = params.visit_rate.astype(float) * offer.days
-    if offer.kind == "discount":
+    if offer.kind in ("discount", "membership", "points"):
         per_visit = 1.0 - np.power(1.0 - np.clip(eff.eligible_share.astype(float), 0, 1),
                                    np.maximum(params.items.astype(float), 1.0))
         return p * (1.0 - np.power(1.0 - per_visit, k)) * params.active
@@ -363,7 +364,8 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
                      seed=seed, agent_limit=0).run(offer.days)
     control = float(ct.totals.revenue.sum())
     # sampling sd of one customer's window spend: the twins' own spread (clamped as released)
-    sd_spend = float(np.std(np.minimum(ct.totals.revenue[ct.exposed], SPEND_CLAMP_SEK)))
+    clamp = spend_clamp(params.merchant_type)
+    sd_spend = float(np.std(np.minimum(ct.totals.revenue[ct.exposed], clamp)))
     sd_cost = [0.0]
 
     def run(f: float, k: float) -> np.ndarray:

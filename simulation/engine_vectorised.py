@@ -99,7 +99,6 @@ class VectorisedEngine:
         self.stock = np.zeros(n, dtype=F32) if self.terms.mode == "per_visit" else None
         self.totals = RunTotals(n)
         self._exp_idx = np.zeros(0, dtype=np.int64)
-        self._joined = np.zeros(0, dtype=np.int64)
         self._buf = {k: np.empty(n, dtype=F32) for k in ("churn", "visit", "z", "redeem")}
         self._b1, self._b2 = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
 
@@ -121,12 +120,19 @@ class VectorisedEngine:
         """Advance all twins by one day; return the day's aggregates (DAILY_FIELDS)."""
         self._draw()
         t, tot = self.terms, self.totals
+        n_joined = 0
         if day == t.start:
             self.exposed = self.e.targeted & self.active
             self._exp_idx = np.flatnonzero(self.exposed)
             tot.income[self._exp_idx] += F32(t.fee_per_exposure)
+            if t.mode == "persistent":  # members join when the offer reaches them
+                e = self._exp_idx
+                joined = e[self._buf["redeem"][e] < self.e.p_event[e]]
+                self.enrolled[joined] = True
+                tot.redemptions[joined] += 1
+                n_joined = int(joined.size)
         window = t.start <= day < t.end and t.mode != "none"
-        self._churn()
+        self._churn(window)
         income, n_partner = self._fees(window)
         idx = self._visitors(day, window)
         self.days_since += 1
@@ -134,13 +140,13 @@ class VectorisedEngine:
         out = self._purchases(idx, window)
         out["income"] += income + (t.fee_per_exposure * self._exp_idx.size
                                    if day == t.start else 0.0)
-        out["redemptions"] += n_partner
+        out["redemptions"] += n_partner + n_joined
         out["active"] = float(np.count_nonzero(self.active))
         return out
 
-    def _churn(self) -> None:
+    def _churn(self, window: bool) -> None:
         alive = np.greater_equal(self._buf["churn"], self.hazard, out=self._b1)
-        if self.terms.mode == "persistent":
+        if self.terms.mode == "persistent" and window:
             e = np.flatnonzero(self.enrolled)
             alive[e] = self._buf["churn"][e] >= self.hazard[e] * self.e.churn_mult[e]
         self.active &= alive
@@ -152,7 +158,7 @@ class VectorisedEngine:
         lifted = window and self.p_lift is not None
         p = self.p_lift[day % 14] if lifted else self.p_visit[day % 14]  # type: ignore[index]
         visit = np.less(u, p, out=self._b2)
-        if self.terms.mode == "persistent":
+        if self.terms.mode == "persistent" and window:
             b = np.flatnonzero(self.enrolled)
             visit[b] = u[b] < np.minimum(p[b] * (1.0 + self.e.visit_lift[b]), 1.0)
         visit &= self.active
@@ -162,6 +168,8 @@ class VectorisedEngine:
         """Membership fees of enrolled active twins; partner redemptions (no visit needed)."""
         t, tot = self.terms, self.totals
         if t.mode == "persistent":
+            if not window:
+                return 0.0, 0
             paying = np.flatnonzero(self.enrolled & self.active)
             tot.income[paying] += F32(t.fee_daily)
             return t.fee_daily * paying.size, 0
@@ -182,7 +190,7 @@ class VectorisedEngine:
             basket, self.stock[idx] = consume_stock(basket, e.eligible_share[idx],
                                                     self.stock[idx])
         revenue, margin = basket, self.margin_rate[idx] * basket
-        n_red, cost_sum, extra_fee = 0, 0.0, 0.0
+        n_red, cost_sum = 0, 0.0
         pos = self._offer_users(idx, window)
         if pos is not None and pos[0].size:
             use, joined = pos
@@ -201,31 +209,21 @@ class VectorisedEngine:
             self.redeemed[j] = True
             cost_sum = float(pur.cost.sum(dtype=np.float64))
             n_red += joined
-        if pos is not None and self.terms.mode == "persistent" and self._joined.size:
-            tot.income[self._joined] += F32(self.terms.fee_daily)
-            extra_fee = self.terms.fee_daily * self._joined.size
         tot.visits[idx] += 1
         tot.revenue[idx] += revenue
         tot.margin[idx] += margin
         return {"visits": float(idx.size), "revenue": float(revenue.sum(dtype=np.float64)),
                 "margin": float(margin.sum(dtype=np.float64)), "cost": cost_sum,
-                "redemptions": float(n_red), "income": extra_fee}
+                "redemptions": float(n_red), "income": 0.0}
 
     def _offer_users(self, idx: np.ndarray, window: bool) -> tuple[np.ndarray, int] | None:
         """Positions (in idx) of visits the offer applies to, and the day's redemptions."""
         e, mode = self.e, self.terms.mode
-        self._joined = np.zeros(0, dtype=np.int64)
         if mode == "per_visit" and window:
             use = self.exposed[idx] & (self._buf["redeem"][idx] < e.p_event[idx])
             n = int(np.count_nonzero(use))
             self.totals.redemptions[idx[use]] += 1
             return np.flatnonzero(use), n
-        if mode == "persistent":
-            if window:
-                join = (self.exposed[idx] & ~self.enrolled[idx]
-                        & (self._buf["redeem"][idx] < e.p_event[idx]))
-                self._joined = idx[join]
-                self.enrolled[self._joined] = True
-                self.totals.redemptions[self._joined] += 1
-            return np.flatnonzero(self.enrolled[idx]), self._joined.size
+        if mode == "persistent" and window:  # members joined on the start day
+            return np.flatnonzero(self.enrolled[idx]), 0
         return None

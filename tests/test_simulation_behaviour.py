@@ -118,11 +118,20 @@ def test_agent_day_churned_twin_does_nothing_and_members_pay() -> None:
     s, out = agent_day(x, AgentState(active=True, days_since=0), OfferTerms(), 3,
                        DayDraws(0.5, 0.0, 0.0, 0.0))
     assert not s.active and not out.visit and s.days_since == 1
-    m = _inputs(rate=0.0, churn_mult=0.5)
+    m = _inputs(rate=0.0, churn_mult=0.5, targeted=True, p_event=0.5)
     terms = OfferTerms(mode="persistent", start=0, end=5, fee_daily=2.0)
-    s, out = agent_day(m, AgentState(active=True, days_since=0, enrolled=True), terms, 7,
-                       DayDraws(0.9, 0.9, 0.0, 0.9))
+    member = AgentState(active=True, days_since=0, exposed=True, enrolled=True)
+    s, out = agent_day(m, member, terms, 3, DayDraws(0.9, 0.9, 0.0, 0.9))
     assert s.active and out.income == 2.0 and not out.visit
+    # the offer acts for its days only: no fee (nor benefit) after the window
+    s, out = agent_day(m, member, terms, 7, DayDraws(0.9, 0.9, 0.0, 0.9))
+    assert s.active and s.enrolled and out.income == 0.0
+    # members join on the start day when the offer arrives, visit or not, and pay that day
+    fresh = AgentState(active=True, days_since=0)
+    s, out = agent_day(m, fresh, terms, 0, DayDraws(0.9, 0.9, 0.0, 0.4))
+    assert s.exposed and s.enrolled and out.redemptions == 1 and out.income == 2.0
+    s, out = agent_day(m, fresh, terms, 0, DayDraws(0.9, 0.9, 0.0, 0.6))
+    assert s.exposed and not s.enrolled and out.redemptions == 0 and out.income == 0.0
 
 
 # --- parameters from the public schema -----------------------------------------------------

@@ -158,3 +158,34 @@ def test_response_table_matches_exposures_within_noise(env: dict[str, object]) -
     assert abs(total["cost_treated_cents"] - cost) <= 6 * math.sqrt(total["var_cost_cents"])
     m = next(m for m in rel.measurements if m.name.endswith(":spend_cents"))
     assert noise_variance(m) == pytest.approx(m.scale**2)
+
+
+def test_response_table_reads_the_earlier_layout() -> None:
+    """Releases made before totals were released carried counts and spend over (arm,
+    redeemed, frequency): the hub sums them into totals and per-level rows."""
+    from privacy.release import RELEASE_SCHEMA_VERSION, Measurement
+    from twins.release import release_domain
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 50, size=(2, 2, 7))
+    spend = counts * 30_000
+    meas = tuple(Measurement(name=f"campaign:1:discount:{what}",
+                             attributes=("arm", "redeemed", "frequency"),
+                             counts=tuple(int(x) for x in arr.reshape(-1)),
+                             mechanism="gaussian", scale=2.0, rho=0.0, epsilon=0.0,
+                             sensitivity=1.0)
+                 for what, arr in (("counts", counts), ("spend_cents", spend)))
+    rel = Release.build(schema_version=RELEASE_SCHEMA_VERSION, release_id="old",
+                        owner="own-old", merchant_type="grocery", regions=("Stockholm",),
+                        period="2025", domain=release_domain(), measurements=meas,
+                        privacy_loss={"rho": 0.0, "epsilon": 0.0, "delta": 0.0},
+                        ledger_entry_id=0, ledger_entry_hash="none",
+                        software_version="test", created_at="test")
+    table = response_table([rel])
+    total = table.filter(pl.col("attribute") == "all").row(0, named=True)
+    assert total["n_treated"] == counts[0].sum() and total["redeemed_control"] == counts[1, 1].sum()
+    assert total["spend_control_cents"] == spend[1].sum() and total["cost_treated_cents"] is None
+    assert total["var_n"] == pytest.approx(14 * 4.0)  # 2 x 7 cells of variance 2²
+    levels = table.filter(pl.col("attribute") == "frequency").sort("level")
+    assert levels["n_treated"].to_list() == counts[0].sum(axis=0).tolist()
+    assert levels["redeemed_treated"].to_list() == counts[0, 1].tolist()
