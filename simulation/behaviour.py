@@ -22,11 +22,11 @@ depend on what the offer did, so treatment and control see the same random numbe
    ``u_redeem < p_event``; a membership/points offer applies to every visit of a member in
    the window. A redeemed visit buys ``basket_lift`` more eligible goods
    (``pull_forward`` of which comes out of later baskets) plus, for a cross-sell, one item
-   of the target categories; the discount ``rate`` applies to all eligible spend, where a
-   redeemed visit's eligible spend is ``cost_mult`` times the twin's average eligible share
-   of the basket (takers redeem on the visits they buy covered goods, and buy more of them
-   than the average twin: ``cost_mult`` is calibrated to the discount cost of past
-   campaigns, 1 uncalibrated).
+   of the target categories; the discount ``rate`` applies to all eligible spend. A redeemed
+   visit's covered spend is ``cost_mult`` times the twin's average eligible share of the
+   basket (takers redeem on the visits they buy covered goods, and buy more of them than the
+   average twin: ``cost_mult`` is calibrated to the discount cost of past campaigns, 1
+   uncalibrated), and ``basket_lift`` is relative to that covered spend.
    A partner offer is redeemed at the partner, at most once, with daily probability
    ``p_event``, paying the merchant ``fee_per_redemption``.
 6. Members pay ``fee_daily`` every day of the window they are active.
@@ -112,10 +112,9 @@ class Purchase(NamedTuple):
 def offer_purchase(basket: Any, eligible_share: Any, rate: Any, basket_lift: Any,
                    pull_forward: Any, cross_item: Any, cost_mult: Any = 1.0) -> Purchase:
     """What a redeemed visit buys and costs."""
-    base = basket * eligible_share
-    lifted = base * basket_lift
+    covered = basket * eligible_share * cost_mult
+    lifted = covered * basket_lift
     extra = lifted + cross_item
-    covered = base * cost_mult
     return Purchase(extra=extra, cost=rate * (covered + extra), cannibal=rate * covered,
                     stock_add=pull_forward * lifted)
 
