@@ -19,7 +19,9 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
    campaign sets a factor on the model's visit and basket lifts, solved from two short runs
    of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
    factor to first order); campaigns are combined by information (lift effect² over the
-   noise of the observed difference, sampling + DP), shrunk toward 1.
+   noise of the observed difference, sampling + DP), shrunk toward 1 by a prior of sd
+   ``FACTOR_PRIOR_SD`` on the log scale; the released discount cost sets a cost factor on
+   takers' covered spend the same way (jointly with the lift, regressed on relevance).
 
 The past campaigns' terms (``offers``: categories, depth, days) are the owner's business
 facts, not customer data, and carry no privacy loss; without them each kind is calibrated on
@@ -45,8 +47,9 @@ from simulation.response import OfferFeatures, ParametricResponse, Response
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
-__all__ = ["LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR", "CalibratedResponse",
-           "CampaignFacts", "calibrate_response", "campaign_facts", "reference_offer"]
+__all__ = ["FACTOR_PRIOR_SD", "LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR",
+           "CalibratedResponse", "CampaignFacts", "calibrate_response", "campaign_facts",
+           "reference_offer"]
 
 F32 = np.float32
 _RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
@@ -54,6 +57,7 @@ _MAX_TWINS = 20_000
 PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relative to it
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
+FACTOR_PRIOR_SD = 0.5  # prior sd of a kind's log lift / cost factor around 0 (factor 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -478,17 +482,19 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
                          for a in items[0][2]}
         shift0[kind], slope[kind], ref[kind] = _relevance_fit(
             [(i[0], i[1], i[3]) for i in items])
-        # precision-weighted log factors, shrunk toward 1 by one unit of prior information
+        # precision-weighted log factors, shrunk toward 1 by a prior of sd FACTOR_PRIOR_SD on
+        # the log scale (a factor beyond e^±1 needs strong, consistent campaigns)
         infos = np.array([i[5] for i in items])
         logs = np.log([i[4] for i in items])
-        lifts[kind] = float(np.exp((infos @ logs) / (1.0 + infos.sum())))
+        prior = 1.0 / FACTOR_PRIOR_SD ** 2
+        lifts[kind] = float(np.exp((infos @ logs) / (prior + infos.sum())))
         # how much the kind's campaigns disagree once relevance is accounted for: the
         # response model's error on a new offer of that kind (floors: assumed minimums)
         resid = np.array([i[3] - (shift0[kind] + slope[kind] * (i[1] - ref[kind]))
                           for i in items])
         sd_g[kind] = _spread(resid, w, SHIFT_SD_FLOOR)
         sd_f[kind] = max(_spread(logs, infos + 1e-9, LIFT_SD_FLOOR),
-                         float(np.sqrt(1.0 / (1.0 + infos.sum()))))
+                         float(np.sqrt(1.0 / (prior + infos.sum()))))
         # the cost factor likewise (campaigns without a released cost carry no information)
         infos_c = np.array([i[7] for i in items])
         logs_c = np.log([i[6] for i in items])
@@ -499,9 +505,9 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
                 [(i[7] + 1e-9, i[1], math.log(i[6])) for i in items], bounds=(-1.0, 0.0))
         xs = np.array([i[1] for i in items])
         resid_c = logs_c - c_slope.get(kind, 0.0) * (xs - c_ref.get(kind, 0.0))
-        costs[kind] = float(np.exp((infos_c @ resid_c) / (1.0 + infos_c.sum())))
+        costs[kind] = float(np.exp((infos_c @ resid_c) / (prior + infos_c.sum())))
         sd_c[kind] = max(_spread(resid_c, infos_c + 1e-9, LIFT_SD_FLOOR),
-                         float(np.sqrt(1.0 / (1.0 + infos_c.sum()))))
+                         float(np.sqrt(1.0 / (prior + infos_c.sum()))))
     return CalibratedResponse(base=resp.base, offsets=offsets, shift0=shift0, rel_slope=slope,
                               rel_ref=ref, lift=lifts, shift_sd=sd_g, lift_sd=sd_f,
                               cost=costs, cost_sd=sd_c, cost_slope=c_slope, cost_ref=c_ref)

@@ -19,7 +19,14 @@ import polars as pl
 
 from retail.catalogue import default_catalogue
 from retail.schema import MERCHANT_TYPES, TIERS
-from twins.schema import LIFE_TAGS, SCHEMA, Attribute, plausible_basket_max, structural_support
+from twins.schema import (
+    LIFE_TAGS,
+    SCHEMA,
+    TAG_SHARE_PREFIX,
+    Attribute,
+    plausible_basket_max,
+    structural_support,
+)
 
 __all__ = ["TwinParams", "base_spend_shares", "params_from_twins"]
 
@@ -263,7 +270,8 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
         rhythm_amp=amp, rhythm_phase=phase, churn_hazard=hazard.astype(F32),
         basket_mean=np.maximum(val["basket_value"], 1.0).astype(F32),
         basket_cv=val["volatility"].astype(F32), items=np.maximum(val["basket_size"], 1.0)
-        .astype(F32), category_w=_category_weights(merchant_type, c, rng),
+        .astype(F32), category_w=_category_weights(merchant_type, c, rng,
+                                                    _tag_shares(twins_df)),
         tier_p=tier_p.astype(F32), organic_p=np.clip(val["organic_share"], 0, 1).astype(F32),
         promo_prone=promo.astype(F32), price_sens=price_sens.astype(F32),
         region=c["region"].astype(np.int8),
@@ -332,9 +340,19 @@ def _alive(rate: np.ndarray, hazard: np.ndarray, recency: np.ndarray,
     return rng.random(rate.size) < p_alive
 
 
+def _tag_shares(twins_df: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Per-twin spend shares of life tags the hub drew from the owners' released profiles
+    (``share_<tag>`` columns; NaN where a twin's owner released none)."""
+    return {c.removeprefix(TAG_SHARE_PREFIX): twins_df[c].cast(pl.Float32).fill_null(np.nan)
+            .to_numpy() for c in twins_df.columns if c.startswith(TAG_SHARE_PREFIX)}
+
+
 def _category_weights(merchant_type: str, codes: dict[str, np.ndarray],
-                      rng: np.random.Generator) -> np.ndarray:
-    """Spend shares: the public base profile, life-tagged categories set by the tags."""
+                      rng: np.random.Generator,
+                      released: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Spend shares: the public base profile, life-tagged categories set by the tags; the
+    share of a tag's categories is the released one where the twin carries it (see
+    :func:`twins.hub.tag_profile`), else a public default within the tag level."""
     mt = MERCHANT_TYPES[merchant_type]
     n = next(iter(codes.values())).size
     noise = rng.standard_normal((n, len(mt.categories)), dtype=F32)
@@ -351,6 +369,8 @@ def _category_weights(merchant_type: str, codes: dict[str, np.ndarray],
         # "yes" means the tag's categories hold >= 3% of spend (the schema's public rule).
         share = np.where(codes[tag] == 1, rng.uniform(0.06, 0.3, n), rng.uniform(0, 0.025, n))
         share = share.astype(F32)
+        if released and tag in released:
+            share = np.where(np.isnan(released[tag]), share, released[tag]).astype(F32)
         part = w[:, cols] / w[:, cols].sum(axis=1, keepdims=True)
         target[:, cols] = part * share[:, None]
     if not tagged.all():

@@ -189,3 +189,30 @@ def test_response_table_reads_the_earlier_layout() -> None:
     levels = table.filter(pl.col("attribute") == "frequency").sort("level")
     assert levels["n_treated"].to_list() == counts[0].sum(axis=0).tolist()
     assert levels["redeemed_treated"].to_list() == counts[0, 1].tolist()
+
+
+def test_tag_profile_reaches_the_twins_and_their_baskets(env: dict[str, object]) -> None:
+    from simulation.params import params_from_twins
+    from twins.hub import tag_profile
+    from twins.schema import TAG_SHARE_PREFIX
+
+    rels = env["rels"]  # type: ignore[assignment]
+    rel: Release = rels["grocery_1"]  # type: ignore[index]
+    prof = tag_profile(rel)
+    assert {"pet", "baby"} <= set(prof)
+    assert all(0.0 <= v <= 1.0 for pair in prof.values() for v in pair)
+    for tag in ("pet", "baby"):  # "yes" means the tag holds >= 3 % of spend
+        assert prof[tag][1] > max(prof[tag][0], 0.03)
+    twins = twins_from_releases([rel], n=3000, seed=4, **_fit(env))
+    share = twins[TAG_SHARE_PREFIX + "baby"].to_numpy()
+    yes = twins["baby"].to_numpy() == SCHEMA["baby"].code("yes")
+    assert (share[yes] >= 0.03).all() and (share[~yes] <= 0.03).all()
+    params = params_from_twins(twins, "grocery", seed=4)
+    baby = params.categories.index("baby")
+    # a twin whose tagged shares add up to more than 90 % of spend is scaled down
+    tagged = sum(twins[c].fill_null(0.0).to_numpy() for c in twins.columns
+                 if c.startswith(TAG_SHARE_PREFIX))
+    assert twins["share_car"].null_count() == twins.height  # no car categories at a grocer
+    fits = tagged <= 0.9
+    assert fits.mean() > 0.9
+    assert np.allclose(params.category_w[fits, baby], share[fits], atol=1e-4)

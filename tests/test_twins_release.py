@@ -17,6 +17,8 @@ from twins.outcomes import spend_clamp
 from twins.release import (
     CAMPAIGN_SHARE,
     COST_CLAMP_SEK,
+    PROFILE_CLAMP_SEK,
+    PROFILE_SHARE,
     owner_queries,
     release_domain,
     release_owner,
@@ -89,9 +91,20 @@ def test_budget_split_and_sensitivities(small_world: Path) -> None:
             if q.name.startswith("campaign:")]
     marg = [(q, w) for q, w in zip(plan.queries, plan.weights, strict=True)
             if q.name.startswith("marginal:")]
-    assert len(camp) + len(marg) == len(plan.queries) and camp and marg
+    prof = [(q, w) for q, w in zip(plan.queries, plan.weights, strict=True)
+            if q.name.startswith("profile:")]
+    assert len(camp) + len(marg) + len(prof) == len(plan.queries) and camp and marg and prof
     assert math.isclose(sum(w for _, w in camp), CAMPAIGN_SHARE)
-    assert math.isclose(sum(w for _, w in camp) + sum(w for _, w in marg), 1.0)
+    assert math.isclose(sum(w for _, w in prof), PROFILE_SHARE)
+    assert math.isclose(math.fsum(plan.weights), 1.0)
+    # tag profile: per level of each grocery life tag, tag spend <= total spend, both clamped
+    clamp = round(PROFILE_CLAMP_SEK["grocery"] * 100)
+    assert {q.name.split(":")[1] for q, _ in prof} == {"pet", "baby", "meat", "fish", "leisure"}
+    for q, _ in prof:
+        assert q.attributes == (q.name.split(":")[1],) and q.sensitivity_l2 == clamp
+    sums = {q.name: q.counts for q, _ in prof}
+    assert all((sums[f"profile:{t}:tag_cents"] <= sums[f"profile:{t}:total_cents"]).all()
+               for t in ("pet", "baby"))
     spend = [q for q, _ in camp if q.name.endswith(":spend_cents")]
     assert all(q.sensitivity_l2 == round(spend_clamp("grocery") * 100) for q in spend)
     cost = [q for q, _ in camp if q.name.endswith(":cost_cents")]

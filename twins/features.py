@@ -19,12 +19,14 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from retail.schema import MERCHANT_TYPES, TIERS, region_names
 from twins.schema import LIFE_TAGS, SCHEMA
 
-__all__ = ["CHUNK_CUSTOMERS", "RHYTHM_MIN_ACTIVE_WEEKS", "features", "tables_of"]
+__all__ = ["CHUNK_CUSTOMERS", "RHYTHM_MIN_ACTIVE_WEEKS", "features", "tables_of",
+           "tag_spend_sums"]
 
 RHYTHM_MIN_ACTIVE_WEEKS = 8
 _TWO_WEEK_T = 3.0          # Welch t of even vs odd weekly spend
@@ -237,3 +239,43 @@ def _features(merchant_tables: Any, merchant_type: str, period_end: dt.date,
             .sort("cix").select("customer_id", *codes)
             .select("customer_id", *SCHEMA.names)
             .collect(engine="streaming"))
+
+
+def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date,
+                   feature_table: pl.DataFrame, *, clamp_sek: float,
+                   window_days: int = 365) -> dict[str, tuple[Any, Any]]:
+    """Owner side: per life tag of this merchant type, the clamped spend on the tag's
+    categories and the clamped total spend, summed per level (no, yes) of the customer's
+    tag attribute, in integer cents: ``{tag: (tag_cents[2], total_cents[2])}``.
+
+    Contribution bounding: a customer's window total ``T`` is clamped to ``clamp_sek`` and
+    their tag spend scaled by the same factor (so their share is kept); each customer adds to
+    one cell of each table, by at most ``clamp_sek`` (sensitivity, in cents). Only customers
+    of ``feature_table`` (the consenting ones, whose tag level it holds) count.
+    """
+    if not clamp_sek > 0:
+        raise ValueError(f"clamp_sek: must be > 0, got {clamp_sek}")
+    tags = sorted(set(MERCHANT_TYPES[merchant_type].life.values()), key=LIFE_TAGS.index)
+    if not tags:
+        return {}
+    start = period_end - dt.timedelta(days=window_days - 1)
+    ids = feature_table.select("customer_id", *tags).with_row_index("cix").with_columns(
+        pl.col("cix").cast(pl.Int64))
+    tx = _transactions(merchant_tables, merchant_type, start, window_days,
+                       ids.lazy().select("customer_id", "cix"))
+    sums = (tx.group_by((pl.col("key") // window_days).alias("cix"))
+            .agg(pl.col("amount").sum().alias("spend"),
+                 *[(pl.col("amount") * (pl.col("tag") == LIFE_TAGS.index(t))).sum()
+                   .alias(f"tag_{t}") for t in tags])
+            .collect(engine="streaming"))
+    wide = ids.join(sums, on="cix", how="left").fill_null(0.0)
+    spend = wide["spend"].clip(0.0, None)
+    scale = (clamp_sek / spend).clip(None, 1.0).fill_nan(1.0).fill_null(1.0)
+    total = (spend * scale * 100).round().cast(pl.Int64)
+    out: dict[str, tuple[Any, Any]] = {}
+    for t in tags:
+        part = (wide[f"tag_{t}"].clip(0.0, None) * scale * 100).round().cast(pl.Int64)
+        level = wide[t].cast(pl.Int64).to_numpy()
+        out[t] = (np.bincount(level, weights=part.to_numpy(), minlength=2).astype(np.int64),
+                  np.bincount(level, weights=total.to_numpy(), minlength=2).astype(np.int64))
+    return out

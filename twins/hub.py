@@ -37,7 +37,9 @@ from privacy.release import Measurement as Released
 from privacy.release import Release
 from retail.schema import MERCHANT_TYPES, region_names
 from twins.schema import (
+    LIFE_TAGS,
     SCHEMA,
+    TAG_SHARE_PREFIX,
     TOTAL_ATTRIBUTE,
     CohortFilter,
     structural_constants,
@@ -49,6 +51,7 @@ from twins.workload import Measurement
 from twinsim.errors import CohortTooSmall
 
 __all__ = [
+    "TAG_SHARE_PREFIX",
     "TOTAL_ATTRIBUTE",
     "Cohort",
     "CohortSize",
@@ -60,11 +63,13 @@ __all__ = [
     "noise_variance",
     "read_release",
     "response_table",
+    "tag_profile",
     "twins_from_releases",
 ]
 
 _MARGINAL = "marginal:"
 _CAMPAIGN = "campaign:"
+_PROFILE = "profile:"
 
 
 def read_release(path: str | Path) -> Release:
@@ -243,8 +248,79 @@ def twins_from_releases(releases: Sequence[Release], *, n: int, seed: int,
         twins = mix_twins(models, n, seed, where, min_size=min_size)
     except CohortTooSmall as exc:
         raise CohortTooSmall(f"cohort ({cohort.describe()}): {exc}") from None
-    return twins.with_columns(
+    twins = twins.with_columns(
         pl.col("owner").replace_strict(types, return_dtype=pl.String).alias("merchant_type"))
+    return _with_tag_shares(twins, releases, seed)
+
+
+_YES_SPREAD = 0.6  # a "yes" twin's share is uniform within ±60 % of the released mean
+
+
+# public prior of a tag's spend share per level (no, yes): mean and sd (the schema's "yes"
+# means >= 3 % of spend); a noisy released share is combined with it by precision
+_SHARE_PRIOR = ((0.0125, 0.01), (0.18, 0.08))
+
+
+def tag_profile(release: Release) -> dict[str, tuple[float, float]]:
+    """Mean spend share of each life tag's categories among the owner's customers whose tag
+    is no / yes, from the release's ``profile:`` sums: the ratio of the noisy sums, combined
+    with a public prior by precision (delta-method noise variance of the ratio), so a small
+    or very noisy owner stays near the prior. Tags without profile sums are left out."""
+    parts: dict[str, dict[str, Released]] = {}
+    for m in release.measurements:
+        if m.name.startswith(_PROFILE):
+            _, tag, what = m.name.split(":")
+            parts.setdefault(tag, {})[what] = m
+    out = {}
+    for tag, p in parts.items():
+        if not {"tag_cents", "total_cents"} <= set(p):
+            continue
+        s, t = p["tag_cents"].array().astype(float), p["total_cents"].array().astype(float)
+        v_s, v_t = noise_variance(p["tag_cents"]), noise_variance(p["total_cents"])
+        shares = []
+        for lv, (mu, sd) in enumerate(_SHARE_PRIOR):
+            if t[lv] <= 0:
+                shares.append(mu)
+                continue
+            r = float(np.clip(s[lv] / t[lv], 0.0, 1.0))
+            var = (v_s + r * r * v_t) / t[lv] ** 2
+            if var == 0:
+                shares.append(r)
+                continue
+            w = (1.0 / var) / (1.0 / var + 1.0 / sd ** 2)
+            shares.append(float(w * r + (1 - w) * mu))
+        out[tag] = (shares[0], shares[1])
+    return out
+
+
+def _with_tag_shares(twins: pl.DataFrame, releases: Sequence[Release], seed: int
+                     ) -> pl.DataFrame:
+    """Add ``share_<tag>`` for every life tag per twin, drawn around its owner's released tag
+    profile within its tag level ("yes": at least 3 % of spend, "no": below); null where the
+    owner's release has no profile for the tag (the simulation then uses its public
+    default)."""
+    profiles = {r.owner: tag_profile(r) for r in releases}
+    tags = LIFE_TAGS  # every tag, so twins of different calls stack (null: not released)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7A65]))
+    owner = twins["owner"].to_numpy()
+    cols = []
+    for tag in tags:
+        share = np.full(twins.height, np.nan)
+        level = twins[tag].to_numpy().astype(np.int64) if tag in twins.columns else None
+        u = rng.random(twins.height)
+        for own, prof in profiles.items():
+            if tag not in prof or level is None:
+                continue
+            m_no, m_yes = prof[tag]
+            rows = owner == own
+            yes = rows & (level == 1)
+            no = rows & (level == 0)
+            lo, hi = max(0.03, m_yes * (1 - _YES_SPREAD)), max(0.03, m_yes * (1 + _YES_SPREAD))
+            share[yes] = np.minimum(lo + (hi - lo) * u[yes], 0.95)
+            share[no] = np.minimum(2.0 * m_no * u[no], 0.03)
+        cols.append(pl.Series(TAG_SHARE_PREFIX + tag, share, dtype=pl.Float32)
+                    .fill_nan(None))
+    return twins.with_columns(cols)
 
 
 def _campaign_parts(release: Release) -> dict[tuple[int, str], dict[str, Released]]:

@@ -15,9 +15,16 @@
 
 Budget split (zCDP ρ; ε requests are converted at the ledger's δ). With campaigns present,
 ``CAMPAIGN_SHARE`` = 25 % of ρ goes to the campaign tables, split over every campaign's
-tables by ``CAMPAIGN_WEIGHTS``; the other 75 % goes to the marginals in proportion to the
-workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Without campaigns
-(or ``include_campaigns=False``) the marginals get all of ρ.
+tables by ``CAMPAIGN_WEIGHTS``; ``PROFILE_SHARE`` = 10 % to the tag spend profile (when the
+merchant type has life-tagged categories); the rest goes to the marginals in proportion to
+the workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`).
+
+Tag spend profile (``profile:<tag>:tag_cents`` / ``…:total_cents`` over the tag attribute):
+per level (no, yes) of each life tag, the summed yearly spend on the tag's categories and the
+summed total spend, each customer's total clamped to ``profile_clamp(merchant type)`` with
+the tag part scaled alike (:func:`twins.features.tag_spend_sums`); the hub turns them into
+the mean share of the tag's categories in a twin's spend (the schema only says whether it is
+at least 3 %).
 
 Per campaign, the exposure counts are released over (arm, redeemed) only, four cells, and
 window spend and discount cost per arm, two cells, so that the sums calibration needs
@@ -61,7 +68,7 @@ from privacy.release import CountQuery, Release, measure_and_release
 from retail.load import load_merchant
 from retail.merchant import Merchant
 from retail.schema import ARMS
-from twins.features import features
+from twins.features import features, tag_spend_sums
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes, spend_clamp
 from twins.schema import SCHEMA, structural_constants
 from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
@@ -74,17 +81,29 @@ __all__ = [
     "COST_CLAMP_SEK",
     "DEFAULT_COST_CLAMP_SEK",
     "MARGINAL_PREFIX",
+    "PROFILE_CLAMP_SEK",
+    "PROFILE_PREFIX",
+    "PROFILE_SHARE",
     "REDEEMED_LEVELS",
     "OwnerQueries",
     "owner_feature_table",
     "owner_pseudonym",
     "owner_queries",
+    "profile_clamp",
     "release_domain",
     "release_owner",
     "write_release",
 ]
 
 CAMPAIGN_SHARE = 0.25
+PROFILE_SHARE = 0.10
+PROFILE_PREFIX = "profile:"
+# a customer's yearly spend is clamped to this in the tag profile sums (public constants)
+PROFILE_CLAMP_SEK: dict[str, float] = {"grocery": 40_000.0, "organic_deli": 16_000.0,
+                                       "pet_shop": 25_000.0, "cafe": 12_000.0,
+                                       "apparel": 60_000.0, "car_brand": 200_000.0,
+                                       "music": 10_000.0}
+DEFAULT_PROFILE_CLAMP_SEK = 50_000.0
 # discount cost per customer and campaign is clamped per merchant type (public constants:
 # a few times what a generous offer gives a heavy customer of that type in a month)
 COST_CLAMP_SEK: dict[str, float] = {"grocery": 400.0, "organic_deli": 300.0, "pet_shop": 400.0,
@@ -166,10 +185,25 @@ def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
     return queries, [share * w / total for w in weights]
 
 
+def _profile_queries(sums: dict[str, tuple[Any, Any]], clamp_sek: float, share: float
+                     ) -> tuple[list[CountQuery], list[float]]:
+    """Per life tag: clamped tag-category spend and total spend per level of the tag."""
+    sens = round(clamp_sek * 100)
+    queries = [CountQuery(name=f"{PROFILE_PREFIX}{tag}:{what}", attributes=(tag,),
+                          counts=values, sensitivity_l2=sens, sensitivity_l1=sens)
+               for tag, (tag_cents, total_cents) in sums.items()
+               for what, values in (("tag_cents", tag_cents), ("total_cents", total_cents))]
+    return queries, [share / len(queries)] * len(queries) if queries else []
+
+
 def owner_queries(merchant: Merchant, *, workload: Workload | None = None,
                   include_campaigns: bool = True, campaign_share: float = CAMPAIGN_SHARE,
-                  feature_table: pl.DataFrame | None = None) -> OwnerQueries:
-    """Every pre-noise query of a release and its weight (see the module doc for the split)."""
+                  feature_table: pl.DataFrame | None = None,
+                  tag_sums: dict[str, tuple[Any, Any]] | None = None) -> OwnerQueries:
+    """Every pre-noise query of a release and its weight (see the module doc for the split).
+
+    ``tag_sums`` (:func:`twins.features.tag_spend_sums` at ``profile_clamp(merchant type)``)
+    are computed from the merchant's transactions when not given."""
     if not 0.0 < campaign_share < 1.0:
         raise ValueError(f"campaign_share: must be in (0, 1), got {campaign_share}")
     mtype = merchant.info.merchant_type
@@ -183,11 +217,20 @@ def owner_queries(merchant: Merchant, *, workload: Workload | None = None,
             for c, v in zip(wl.cliques, counts, strict=True)]
     camp, camp_w = (_campaign_queries(merchant, table, campaign_share)
                     if include_campaigns else ([], []))
-    marg_share = 1.0 - campaign_share if camp else 1.0
+    if tag_sums is None:
+        tag_sums = tag_spend_sums(merchant.tables, mtype, merchant.info.period_end, table,
+                                  clamp_sek=profile_clamp(mtype))
+    prof, prof_w = _profile_queries(tag_sums, profile_clamp(mtype), PROFILE_SHARE)
+    marg_share = 1.0 - (campaign_share if camp else 0.0) - (PROFILE_SHARE if prof else 0.0)
     total_w = math.fsum(wl.weights)
-    weights = [marg_share * w / total_w for w in wl.weights] + camp_w
-    return OwnerQueries(domain=release_domain(), queries=tuple(marg + camp),
+    weights = [marg_share * w / total_w for w in wl.weights] + camp_w + prof_w
+    return OwnerQueries(domain=release_domain(), queries=tuple(marg + camp + prof),
                         weights=tuple(weights), n_customers=table.height)
+
+
+def profile_clamp(merchant_type: str) -> float:
+    """The clamp (SEK) of one customer's yearly spend in the tag profile sums."""
+    return PROFILE_CLAMP_SEK.get(merchant_type, DEFAULT_PROFILE_CLAMP_SEK)
 
 
 def owner_feature_table(owner_dir: str | Path, *, now: dt.datetime | dt.date | None = None
@@ -264,12 +307,15 @@ def release_owner(owner_dir: str | Path, *, epsilon: float | None = None,
     table = options.pop("feature_table", None)  # a caller may hand in the same owner's table
     if table is None:
         table = features(merchant.tables, merchant.info.merchant_type, merchant.info.period_end)
+    mtype = merchant.info.merchant_type
+    tag_sums = tag_spend_sums(merchant.tables, mtype, merchant.info.period_end, table,
+                              clamp_sek=profile_clamp(mtype))
     # Campaign tables need customers/campaigns/exposures only: free the transactions (GBs at
     # a large owner) before the remaining stages.
     merchant = dataclasses.replace(merchant, transactions=merchant.transactions.clear())
     gc.collect()
     plan = owner_queries(merchant, workload=workload, include_campaigns=include_campaigns,
-                         feature_table=table, **options)
+                         feature_table=table, tag_sums=tag_sums, **options)
     release = measure_and_release(budget, requester=requester, purpose=purpose,
                                   domain=plan.domain, queries=plan.queries, rho=total_rho,
                                   weights=plan.weights, regions=merchant.info.regions)

@@ -39,6 +39,9 @@ __all__ = [
 
 # the ``attribute`` of a campaign's total rows in the hub's response table
 TOTAL_ATTRIBUTE = "all"
+# twin table columns ``share_<tag>``: spend share of a life tag's categories, drawn by the hub
+# from the owner's released tag profile (Float32, null where none was released)
+TAG_SHARE_PREFIX = "share_"
 
 # The common life-situation taxonomy (values of ``MerchantType.life``), in a fixed order.
 LIFE_TAGS: tuple[str, ...] = ("pet", "baby", "meat", "fish", "menswear", "car", "leisure", "deli")
