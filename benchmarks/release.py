@@ -55,18 +55,21 @@ def release_stages(t: Timer, owner: Path, budget: Any, tmp: Path) -> tuple[Any, 
     """The stages of ``release_owner``, timed one by one."""
     from privacy import measure_and_release
     from retail.load import load_merchant
-    from twins.features import features
-    from twins.release import owner_queries, write_release
+    from twins.features import features, tag_spend_sums
+    from twins.release import owner_queries, profile_clamp, write_release
 
     m = t.run("load (validating, strict)", lambda: load_merchant(owner))
     rows = m.transactions.height
     table = t.run("features", lambda: features(m.tables, m.info.merchant_type,
                                                m.info.period_end), rows=rows)
-    # as release_owner: the transactions are not needed after the features
+    mtype = m.info.merchant_type
+    sums = t.run("tag spend profile", lambda: tag_spend_sums(
+        m.tables, mtype, m.info.period_end, table, clamp_sek=profile_clamp(mtype)))
+    # as release_owner: the transactions are not needed after the features and the profile
     m = dataclasses.replace(m, transactions=m.transactions.clear())
     gc.collect()
-    plan = t.run("queries (marginals + campaign tables)",
-                 lambda: owner_queries(m, feature_table=table))
+    plan = t.run("queries (marginals + campaign tables + profile)",
+                 lambda: owner_queries(m, feature_table=table, tag_sums=sums))
     rel = t.run("charge + DP noise", lambda: measure_and_release(
         budget, requester="bench", purpose="benchmark", domain=plan.domain,
         queries=plan.queries, rho=0.0132, weights=plan.weights, regions=m.info.regions),

@@ -139,3 +139,22 @@ def test_campaign_outcomes_counts_and_clamped_cents(grocery_features) -> None:
     assert axes == ("arm", "redeemed") and tot.tolist() == [1, 1, 1, 0]
     with pytest.raises(ValueError, match="unknown axes"):
         c1.marginal(c1.counts, ("arm", "frequency"))
+
+
+def test_tag_spend_sums_are_bounded_shares_and_chunk_invariant(small_world) -> None:  # type: ignore[no-untyped-def]
+    from retail.load import load_merchant
+    from twins.features import tag_spend_sums
+
+    m = load_merchant(small_world / "grocery_1")
+    ft = features(m.tables, "grocery", m.info.period_end)
+    whole = tag_spend_sums(m.tables, "grocery", m.info.period_end, ft, clamp_sek=40_000.0,
+                           chunk_customers=None)
+    chunked = tag_spend_sums(m.tables, "grocery", m.info.period_end, ft, clamp_sek=40_000.0,
+                             chunk_customers=97)
+    assert set(whole) == {"pet", "baby", "meat", "fish", "leisure"}
+    for tag, (part, total) in whole.items():
+        assert (part == chunked[tag][0]).all() and (total == chunked[tag][1]).all()
+        assert (0 <= part).all() and (part <= total).all()
+        assert total.sum() <= 40_000 * 100 * ft.height  # every customer clamped
+        # "yes" customers spend >= 3 % on the tag's categories, "no" customers less
+        assert part[1] >= 0.03 * total[1] and part[0] <= 0.03 * total[0]

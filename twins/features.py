@@ -243,7 +243,8 @@ def _features(merchant_tables: Any, merchant_type: str, period_end: dt.date,
 
 def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date,
                    feature_table: pl.DataFrame, *, clamp_sek: float,
-                   window_days: int = 365) -> dict[str, tuple[Any, Any]]:
+                   window_days: int = 365, chunk_customers: int | None = CHUNK_CUSTOMERS
+                   ) -> dict[str, tuple[Any, Any]]:
     """Owner side: per life tag of this merchant type, the clamped spend on the tag's
     categories and the clamped total spend, summed per level (no, yes) of the customer's
     tag attribute, in integer cents: ``{tag: (tag_cents[2], total_cents[2])}``.
@@ -251,7 +252,8 @@ def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date
     Contribution bounding: a customer's window total ``T`` is clamped to ``clamp_sek`` and
     their tag spend scaled by the same factor (so their share is kept); each customer adds to
     one cell of each table, by at most ``clamp_sek`` (sensitivity, in cents). Only customers
-    of ``feature_table`` (the consenting ones, whose tag level it holds) count.
+    of ``feature_table`` (the consenting ones, whose tag level it holds) count. Customers are
+    processed in chunks of ``chunk_customers`` (``None``: all at once), as in :func:`features`.
     """
     if not clamp_sek > 0:
         raise ValueError(f"clamp_sek: must be > 0, got {clamp_sek}")
@@ -261,13 +263,22 @@ def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date
     start = period_end - dt.timedelta(days=window_days - 1)
     ids = feature_table.select("customer_id", *tags).with_row_index("cix").with_columns(
         pl.col("cix").cast(pl.Int64))
-    tx = _transactions(merchant_tables, merchant_type, start, window_days,
-                       ids.lazy().select("customer_id", "cix"))
-    sums = (tx.group_by((pl.col("key") // window_days).alias("cix"))
-            .agg(pl.col("amount").sum().alias("spend"),
-                 *[(pl.col("amount") * (pl.col("tag") == LIFE_TAGS.index(t))).sum()
-                   .alias(f"tag_{t}") for t in tags])
-            .collect(engine="streaming"))
+    tx_all = tables_of(merchant_tables, "transactions")
+    parts = []
+    step = chunk_customers or max(ids.height, 1)
+    for lo in range(0, ids.height, step):  # chunks of customers bound the group-by's memory
+        chunk = ids.slice(lo, step)
+        sub = {"transactions": tx_all.filter(pl.col("customer_id").is_in(
+            chunk["customer_id"].implode()))}
+        tx = _transactions(sub, merchant_type, start, window_days,
+                           chunk.lazy().select("customer_id", "cix"))
+        parts.append(tx.group_by((pl.col("key") // window_days).alias("cix"))
+                     .agg(pl.col("amount").sum().alias("spend"),
+                          *[(pl.col("amount") * (pl.col("tag") == LIFE_TAGS.index(t))).sum()
+                            .alias(f"tag_{t}") for t in tags])
+                     .collect(engine="streaming"))
+    sums = pl.concat(parts) if parts else pl.DataFrame(
+        schema={"cix": pl.Int64, "spend": pl.Float64, **{f"tag_{t}": pl.Float64 for t in tags}})
     wide = ids.join(sums, on="cix", how="left").fill_null(0.0)
     spend = wide["spend"].clip(0.0, None)
     scale = (clamp_sek / spend).clip(None, 1.0).fill_nan(1.0).fill_null(1.0)
