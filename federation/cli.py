@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from federation.settings import RoundSettings
+from federation.settings import WEIGHTINGS, RoundSettings
 
 __all__ = ["federate"]
 
@@ -69,7 +69,10 @@ def federate(
         "--merchants", help="Comma-separated merchant ids (default: all).")] = None,
     batch: Annotated[int, typer.Option("--batch", min=1,
                                        help="Expected Poisson batch size.")] = 256,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="DP-SGD steps per round.")] = 8,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="DP-SGD steps per round.")] = 32,
+    weighting: Annotated[str, typer.Option(
+        "--weighting", help="FedAvg weighting of owners by public size bucket: "
+        "examples, sqrt or equal (docs/FEDERATION.md).")] = RoundSettings.weighting,
     round_timeout: Annotated[float, typer.Option(
         "--round-timeout", help="Flower: seconds to wait for a round's replies.")] = 300.0,
     hub: Annotated[Path | None, typer.Option(
@@ -84,8 +87,11 @@ def federate(
         raise typer.BadParameter("--deployment must be 'inprocess' or 'flower'")
     if not (epsilon > 0 and math.isfinite(epsilon)):
         raise typer.BadParameter("--epsilon must be a finite number > 0")
+    if weighting not in WEIGHTINGS:
+        raise typer.BadParameter(f"--weighting must be one of {', '.join(WEIGHTINGS)} "
+                                 f"(got {weighting!r})")
     settings = RoundSettings(rounds=rounds, target_epsilon=epsilon, expected_batch=batch,
-                             steps_per_round=steps)
+                             steps_per_round=steps, weighting=weighting)
     if deployment == "inprocess":
         fed = InProcessFederation.from_world(world, merchants=_split(merchants), hub_path=hub)
         result = fed.train(settings)

@@ -9,9 +9,11 @@
   answers with an error, is a failed node for that round; the run goes on.
 
 Run config keys (``pyproject.toml`` of the Flower app, see docs/FEDERATION.md):
-``rounds``, ``target-epsilon``, ``expected-batch``, ``steps-per-round``, ``round-timeout``,
-``min-nodes``, ``out-dir`` (where the ServerApp writes ``result.json``, ``weights.npz`` and,
-for audits and tests, ``replies.jsonl`` — the content of every reply that crossed).
+``rounds``, ``target-epsilon``, ``expected-batch``, ``steps-per-round``, ``weighting``
+(FedAvg weighting of owners: ``examples`` | ``sqrt`` | ``equal``; if absent,
+``RoundSettings.weighting``), ``round-timeout``, ``min-nodes``, ``out-dir`` (where the
+ServerApp writes ``result.json``, ``weights.npz`` and, for audits and tests,
+``replies.jsonl`` — the content of every reply that crossed).
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def _settings(run_config: Mapping[str, Any]) -> RoundSettings:
     return RoundSettings(rounds=int(run_config["rounds"]),
                          target_epsilon=float(run_config["target-epsilon"]),
                          expected_batch=int(run_config["expected-batch"]),
-                         steps_per_round=int(run_config["steps-per-round"]))
+                         steps_per_round=int(run_config["steps-per-round"]),
+                         weighting=str(run_config.get("weighting", RoundSettings.weighting)))
 
 
 def _content_json(content: RecordDict) -> dict[str, Any]:

@@ -83,7 +83,8 @@ class LocalFlower:
         out = Path(out_dir).resolve()
         cfg = (f"rounds={settings.rounds} target-epsilon={settings.target_epsilon} "
                f"expected-batch={settings.expected_batch} "
-               f"steps-per-round={settings.steps_per_round} round-timeout={round_timeout} "
+               f"steps-per-round={settings.steps_per_round} weighting='{settings.weighting}' "
+               f"round-timeout={round_timeout} "
                f"min-nodes={min_nodes or len(self.folders)} out-dir='{out}'")
         subprocess.run([str(self.bin / "flwr"), "run", str(APP_DIR), "twinsim",
                         "--run-config", cfg], env=self.env, cwd=self.work, check=True,

@@ -21,7 +21,8 @@ from retail.merchant import read_merchant_info
 __all__ = ["SIZE_BUCKETS", "ModelUpdate", "OwnerDescription", "TrainingRequest",
            "describe_owner", "size_bucket"]
 
-# Public size buckets (customers) and the weight each carries in federated averaging.
+# Public size buckets (customers) and each one's size weight (≈ proportional to customers);
+# RoundSettings.weighting turns it into the owner's FedAvg weight (settings.averaging_weight).
 SIZE_BUCKETS: tuple[tuple[str, int, float], ...] = (
     ("xs", 0, 1.0), ("s", 1_000, 2.0), ("m", 5_000, 4.0), ("l", 20_000, 8.0),
     ("xl", 100_000, 16.0),
@@ -49,6 +50,7 @@ class OwnerDescription:
 
     @property
     def averaging_weight(self) -> float:
+        """The bucket's public size weight; ``RoundSettings.weighting`` maps it for FedAvg."""
         return next(w for name, _, w in SIZE_BUCKETS if name == self.size_bucket)
 
 

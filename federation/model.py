@@ -5,11 +5,20 @@ from one shared trunk:
 
 * ``redeem_logit`` — log-odds that a *treated* customer redeems;
 * ``base`` — expected scaled spend in the window without the offer (control arm);
-* ``lift`` — the offer's effect on scaled spend (treatment minus control).
+* ``lift`` — the offer's effect on scaled spend (treatment minus control), parameterised as
+  ``P(redeem) × per_redeemer``: the offer moves spend through the customers who take it up.
 
 Training sees each logged exposure with its arm ``t``: spend is fitted as ``base + t·lift``,
 redemption on treated rows only. Because the arms were randomised, ``lift`` estimates the
 incremental spend (uplift), not merely who spends.
+
+Why the product (a two-part, "hurdle" uplift model): in campaign logs the spend difference
+between arms is a small mean shift buried in spend noise, so a free lift head is fitted to
+little more than noise — worse under DP-SGD, where every step adds Gaussian noise. Who
+redeems is a far stronger, per-row signal and transfers between merchants. Tying the lift to
+the redemption probability lets the weak spend signal set only the size of the effect per
+redeemer, while the ranking of customers draws on the redemption evidence too. The cost: an
+effect on customers who never redeem (pure awareness) is not represented.
 Only layers Opacus supports per-sample (Linear, ReLU) are used.
 """
 
@@ -38,7 +47,12 @@ __all__ = [
 
 
 class UpliftNet(nn.Module):
-    """Shared trunk with three heads: redemption logit, base spend, spend lift."""
+    """Shared trunk with three heads: redemption logit, base spend, spend lift.
+
+    The third output is the lift itself, ``sigmoid(redeem_logit) × per_redeemer`` (the last
+    linear unit is the per-redeemer incremental spend), so every consumer of column 2 reads
+    the incremental spend directly.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -51,7 +65,9 @@ class UpliftNet(nn.Module):
         self.head = nn.Linear(width, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))
+        out = self.head(self.trunk(x))
+        lift = torch.sigmoid(out[:, 0]) * out[:, 2]
+        return torch.stack([out[:, 0], out[:, 1], lift], dim=1)
 
 
 def build_model(config: ModelConfig | None = None) -> UpliftNet:

@@ -17,6 +17,7 @@ import numpy as np
 
 from federation.model import build_model, get_weights
 from federation.node import ModelUpdate
+from federation.settings import averaging_weight
 from federation.training import RoundSettings, check_update, fedavg
 
 __all__ = ["Ask", "RoundRecord", "TrainingResult", "new_run_id", "run_training"]
@@ -66,10 +67,15 @@ def _classify(owner: str, reply: ModelUpdate | BaseException, run_id: str, round
     return "ok", ""
 
 
-def run_training(ask: Ask, averaging_weights: Mapping[str, float], settings: RoundSettings,
+def run_training(ask: Ask, size_weights: Mapping[str, float], settings: RoundSettings,
                  *, run_id: str | None = None, initial: Weights | None = None,
                  on_round: Callable[[RoundRecord], None] | None = None) -> TrainingResult:
-    """Run ``settings.rounds`` rounds of FedAvg over whoever answers each round."""
+    """Run ``settings.rounds`` rounds of FedAvg over whoever answers each round.
+
+    ``size_weights``: each owner's public size-bucket weight
+    (:attr:`OwnerDescription.averaging_weight`; 1 for an owner not listed), turned into its
+    averaging weight by ``settings.weighting`` (:func:`federation.settings.averaging_weight`).
+    """
     run_id = run_id or new_run_id()
     weights = initial if initial is not None else get_weights(build_model(settings.model))
     records: list[RoundRecord] = []
@@ -87,7 +93,8 @@ def run_training(ask: Ask, averaging_weights: Mapping[str, float], settings: Rou
                 (refused if kind == "refused" else failed)[owner] = why
         if ok:
             weights = fedavg([u.weights or {} for u in ok],
-                             [averaging_weights.get(u.owner, 1.0) for u in ok])
+                             [averaging_weight(size_weights.get(u.owner, 1.0), settings.weighting)
+                              for u in ok])
         rec = RoundRecord(round_no=r, took_part=tuple(u.owner for u in ok), refused=refused,
                           failed=failed, aggregated=bool(ok))
         records.append(rec)

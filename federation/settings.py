@@ -13,7 +13,30 @@ from typing import Any
 
 from federation.encoding import FEATURE_DIM
 
-__all__ = ["ModelConfig", "RoundSettings"]
+__all__ = ["WEIGHTINGS", "ModelConfig", "RoundSettings", "averaging_weight"]
+
+# How FedAvg weighs owners, from public inputs only (the size bucket, never a private count):
+# "examples" = the bucket's weight (≈ proportional to customers), "sqrt" = its square root,
+# "equal" = one per owner. docs/FEDERATION.md has what each measured on the medium world.
+WEIGHTINGS: tuple[str, ...] = ("examples", "sqrt", "equal")
+
+
+def averaging_weight(size_weight: float, weighting: str) -> float:
+    """An owner's FedAvg weight under ``weighting``, from its public size-bucket weight.
+
+    >>> [averaging_weight(4.0, w) for w in WEIGHTINGS]
+    [4.0, 2.0, 1.0]
+    """
+    if not (math.isfinite(size_weight) and size_weight > 0):
+        raise ValueError(f"averaging_weight: size_weight must be finite and > 0 "
+                         f"(got {size_weight!r})")
+    if weighting == "examples":
+        return float(size_weight)
+    if weighting == "sqrt":
+        return math.sqrt(size_weight)
+    if weighting == "equal":
+        return 1.0
+    raise ValueError(f"weighting: must be one of {', '.join(WEIGHTINGS)} (got {weighting!r})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,7 +44,9 @@ class ModelConfig:
     """Architecture. Public: every owner builds the same network from it."""
 
     input_dim: int = FEATURE_DIM
-    hidden: tuple[int, ...] = (64, 32)
+    # small: DP-SGD noise grows with the number of parameters (one hidden layer of 16 ranked
+    # held-out redemptions best at ε = 1 on the medium world; docs/FEDERATION.md)
+    hidden: tuple[int, ...] = (16,)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -39,9 +64,11 @@ class RoundSettings:
     target_epsilon: float
     delta: float = 1e-8
     expected_batch: int = 256
-    steps_per_round: int = 8
+    steps_per_round: int = 32
     max_grad_norm: float = 1.0
-    learning_rate: float = 0.1
+    learning_rate: float = 0.5
+    # FedAvg weighting of owners (WEIGHTINGS; see averaging_weight)
+    weighting: str = "examples"
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -54,13 +81,16 @@ class RoundSettings:
                 raise ValueError(f"RoundSettings.{name}: must be a finite number > 0 (got {v!r})")
         if not (0 < self.delta < 1):
             raise ValueError(f"RoundSettings.delta: must be in (0, 1) (got {self.delta!r})")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"RoundSettings.weighting: must be one of "
+                             f"{', '.join(map(repr, WEIGHTINGS))} (got {self.weighting!r})")
 
     def to_config(self) -> dict[str, float | int | str]:
         """Flat scalars (for a Flower ConfigRecord); inverse of :meth:`from_config`."""
         return {"rounds": self.rounds, "target_epsilon": self.target_epsilon,
                 "delta": self.delta, "expected_batch": self.expected_batch,
                 "steps_per_round": self.steps_per_round, "max_grad_norm": self.max_grad_norm,
-                "learning_rate": self.learning_rate,
+                "learning_rate": self.learning_rate, "weighting": self.weighting,
                 "hidden": ",".join(map(str, self.model.hidden)), "model_seed": self.model.seed}
 
     @classmethod
@@ -71,6 +101,7 @@ class RoundSettings:
                    steps_per_round=int(c["steps_per_round"]),
                    max_grad_norm=float(c["max_grad_norm"]),
                    learning_rate=float(c["learning_rate"]),
+                   weighting=str(c["weighting"]),
                    model=ModelConfig(hidden=hidden, seed=int(c["model_seed"])))
 
 

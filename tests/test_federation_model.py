@@ -100,7 +100,7 @@ def test_dp_round_is_accounted_like_the_ledger_and_learns_uplift() -> None:
 def test_learned_model_drives_the_simulation_through_the_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = RoundSettings(rounds=1, target_epsilon=1.0)
     _, ex = _examples(2000, 3)
-    weights = fit_nonprivate(ex, settings, epochs=3)
+    weights = fit_nonprivate(ex, settings, epochs=60)
     learned = load_model(save_model(tmp_path / "m.npz", weights, settings.model))
     assert isinstance(learned, ResponseModel) and learned.name == "learned"
     params = TwinParams.synthetic(200, "grocery", seed=1)
