@@ -387,12 +387,13 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
     obs_spend = fact.incremental_spend
     has_cost = fact.cost_treated is not None and kind != "partner"
     obs_cost = max(fact.cost_treated or 0.0, 0.0) / nt
-    run(f=1.0, k=1.0)  # the twins' spread of one customer's cost at the prior factors
-    se_cost = math.sqrt(sd_cost[0] ** 2 / nt + fact.var_cost / nt ** 2) + 1e-9
     f, k = 1.0, 1.0
     d_f = d_k = 0.0
-    for _ in range(2):
+    se_cost = 0.0
+    for step_no in range(2):
         y = run(f, k)
+        if step_no == 0:  # the twins' spread of one customer's cost at the prior factors
+            se_cost = math.sqrt(sd_cost[0] ** 2 / nt + fact.var_cost / nt ** 2) + 1e-9
         d_f_vec = run(f + 0.5, k) - y
         d_f = float(d_f_vec[0]) / 0.5
         if not has_cost:
