@@ -26,7 +26,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _flower(world: Path, merchants: list[str] | None, settings: RoundSettings,
-            round_timeout: float) -> tuple[Any, Any]:
+            round_timeout: float, secagg: bool) -> tuple[Any, Any]:
     from federation.flower_local import LocalFlower
     from federation.inprocess import InProcessFederation
 
@@ -34,7 +34,8 @@ def _flower(world: Path, merchants: list[str] | None, settings: RoundSettings,
     folders = {n: o.folder for n, o in fed.owners.items()}
     with tempfile.TemporaryDirectory(prefix="twinsim-flower-") as tmp, \
             LocalFlower(folders, Path(tmp) / "deploy") as fl:
-        summary = fl.run(settings, out_dir=Path(tmp) / "out", round_timeout=round_timeout)
+        summary = fl.run(settings, out_dir=Path(tmp) / "out", round_timeout=round_timeout,
+                         secure_aggregation=secagg)
         with np.load(Path(tmp) / "out" / "weights.npz") as npz:
             weights = {k: npz[k] for k in npz.files}
     return fed, (summary, weights)
@@ -75,6 +76,9 @@ def federate(
         "examples, sqrt or equal (docs/FEDERATION.md).")] = RoundSettings.weighting,
     round_timeout: Annotated[float, typer.Option(
         "--round-timeout", help="Flower: seconds to wait for a round's replies.")] = 300.0,
+    secagg: Annotated[bool, typer.Option(
+        "--secagg", help="Flower: aggregate through SecAgg+ (the hub sees only the sum; "
+        "docs/FEDERATION.md).")] = False,
     hub: Annotated[Path | None, typer.Option(
         "--hub", help="Hub catalogue (SQLite) to record owners and rounds in.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
@@ -85,6 +89,8 @@ def federate(
 
     if deployment not in ("inprocess", "flower"):
         raise typer.BadParameter("--deployment must be 'inprocess' or 'flower'")
+    if secagg and deployment != "flower":
+        raise typer.BadParameter("--secagg needs --deployment flower")
     if not (epsilon > 0 and math.isfinite(epsilon)):
         raise typer.BadParameter("--epsilon must be a finite number > 0")
     if weighting not in WEIGHTINGS:
@@ -96,7 +102,8 @@ def federate(
         fed = InProcessFederation.from_world(world, merchants=_split(merchants), hub_path=hub)
         result = fed.train(settings)
     else:
-        fed, (summary, weights) = _flower(world, _split(merchants), settings, round_timeout)
+        fed, (summary, weights) = _flower(world, _split(merchants), settings, round_timeout,
+                                          secagg)
         result = TrainingResult(
             run_id=summary["run_id"], settings=settings, weights=weights, updates=(),
             rounds=tuple(RoundRecord(round_no=r["round_no"], took_part=tuple(r["took_part"]),
@@ -105,6 +112,7 @@ def federate(
     rows = _rows(fed, result)
     if as_json:
         typer.echo(json.dumps({"run_id": result.run_id, "deployment": deployment,
+                               "secure_aggregation": secagg,
                                "settings": settings.to_config(), "owners": rows,
                                "rounds": [{"round_no": r.round_no, "took_part": len(r.took_part),
                                            "refused": len(r.refused), "failed": len(r.failed)}

@@ -13,7 +13,12 @@ Run config keys (``pyproject.toml`` of the Flower app, see docs/FEDERATION.md):
 (FedAvg weighting of owners: ``examples`` | ``sqrt`` | ``equal``; if absent,
 ``RoundSettings.weighting``), ``round-timeout``, ``min-nodes``, ``out-dir`` (where the
 ServerApp writes ``result.json``, ``weights.npz`` and, for audits and tests,
-``replies.jsonl`` — the content of every reply that crossed).
+``replies.jsonl`` — the content of every reply that crossed), ``secure-aggregation``
+(``true``: FedAvg through Flower's SecAgg+, :mod:`federation.flower_secagg`, with
+``secagg-threshold`` and ``secagg-clipping-range``).
+
+Node config keys: ``merchant-folder`` (required) and ``seed`` (optional, the owner's own
+choice: fixes its sampling and DP noise, for reproducible tests and benchmarks only).
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 from flwr.serverapp import Grid, ServerApp
 
 from federation.budget import open_ledger
@@ -44,7 +52,15 @@ if TYPE_CHECKING:
 
 __all__ = ["client_app", "decode_update", "encode_update", "server_app"]
 
-client_app = ClientApp()
+
+def _secagg_when_asked(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Route SecAgg+ messages through Flower's ``secaggplus_mod``; plain rounds pass by."""
+    if msg.metadata.message_type == "train" and RECORD_KEY_CONFIGS in msg.content:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+client_app = ClientApp(mods=[_secagg_when_asked])
 server_app = ServerApp()
 _OWNERS: dict[str, DataOwner] = {}
 _STATE_KEY = "twinsim-noise"  # per-node, per-run state: calibrated σ, so it is computed once
@@ -99,9 +115,14 @@ def _owner(context: Context) -> DataOwner:
     folder = _folder(context)
     if folder not in _OWNERS:  # one DataOwner per process and folder
         noise = context.state.get(_STATE_KEY)
-        _OWNERS[folder] = DataOwner(folder, requester="flower hub",
-                                    noise=_floats(noise))
+        seed = context.node_config.get("seed")
+        _OWNERS[folder] = DataOwner(folder, requester="flower hub", noise=_floats(noise),
+                                    seed=None if seed is None else int(seed))  # type: ignore[arg-type]
     return _OWNERS[folder]
+
+
+def _remember_noise(context: Context, owner: DataOwner) -> None:
+    context.state[_STATE_KEY] = ConfigRecord(dict(owner.noise_cache))
 
 
 @client_app.query()
@@ -113,13 +134,17 @@ def describe(msg: Message, context: Context) -> Message:
 
 @client_app.train()
 def train(msg: Message, context: Context) -> Message:
+    if "fitins.parameters" in msg.content:  # a SecAgg+ round (legacy FitIns layout)
+        from federation.flower_secagg import train_secure
+
+        return train_secure(msg, context)
     cfg = msg.content["config"]
     req = TrainingRequest(run_id=str(cfg["run_id"]), round_no=int(cfg["round_no"]),  # type: ignore[arg-type]
                           weights=_weights(msg.content["arrays"]),  # type: ignore[arg-type]
                           settings=RoundSettings.from_config(cfg))  # type: ignore[arg-type]
     owner = _owner(context)
     update = owner.answer_training_round(req)
-    context.state[_STATE_KEY] = ConfigRecord(dict(owner.noise_cache))
+    _remember_noise(context, owner)
     content = encode_update(update)
     content["owner"] = _describe_record(owner.describe())
     return Message(content, reply_to=msg)
@@ -222,14 +247,15 @@ def _decode_or_error(content: RecordDict) -> ModelUpdate | BaseException:
 
 
 def _write_result(out_dir: Path, result: TrainingResult, owners: dict[int, ConfigRecord],
-                  elapsed: list[float]) -> None:
+                  elapsed: list[float], extra: Mapping[str, Any] | None = None) -> None:
     arrays: dict[str, Any] = dict(result.weights)
     np.savez(out_dir / "weights.npz", **arrays)
     summary = {"run_id": result.run_id, "settings": result.settings.to_config(),
                "owners": [dict(o) for o in owners.values()],
                "rounds": [{"round_no": r.round_no, "took_part": list(r.took_part),
                            "refused": r.refused, "failed": r.failed, "elapsed_s": e}
-                          for r, e in zip(result.rounds, elapsed, strict=True)]}
+                          for r, e in zip(result.rounds, elapsed, strict=True)],
+               **(extra or {})}
     tmp = out_dir / "result.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     tmp.replace(out_dir / "result.json")  # atomic: a reader sees all of it or nothing
@@ -240,6 +266,11 @@ def main(grid: Grid, context: Context) -> None:
     from federation.rounds import new_run_id, run_training
 
     cfg = context.run_config
+    if bool(cfg.get("secure-aggregation", False)):
+        from federation.flower_secagg import run_secure
+
+        run_secure(grid, context)
+        return
     settings = _settings(cfg)
     out_dir = Path(str(cfg["out-dir"]))
     timeout = float(cfg.get("round-timeout", 120.0))

@@ -3,7 +3,9 @@
 Used by ``twinsim federate --deployment flower`` and the integration test. Every process is
 started in its own session (so stopping one stops the SuperExec and app processes it spawned)
 with the venv's ``bin`` first on PATH and a private ``FLWR_HOME``. Each SuperNode is given
-only its own merchant folder (``--node-config merchant-folder=...``).
+only its own merchant folder (``--node-config merchant-folder=...``) and, if given, its own
+``seed`` (reproducible tests only). ``secure_aggregation=True`` submits the run with
+``secure-aggregation=true`` (Flower SecAgg+, :mod:`federation.flower_secagg`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def _wait_port(port: int, timeout: float) -> None:
 class LocalFlower:
     """Context manager: ``with LocalFlower(folders, work) as fl: fl.run(settings)``."""
 
-    def __init__(self, folders: Mapping[str, Path], work_dir: str | Path) -> None:
+    def __init__(self, folders: Mapping[str, Path], work_dir: str | Path, *,
+                 seeds: Mapping[str, int] | None = None) -> None:
         self.folders = {k: Path(v).resolve() for k, v in folders.items()}
+        self.seeds = dict(seeds or {})
         self.work = Path(work_dir).resolve()
         self.bin = Path(sys.executable).parent
         self.port = free_port()
@@ -72,20 +76,25 @@ class LocalFlower:
                                   "--database", str(self.work / "superlink.db")])
         _wait_port(self.port, 60)
         for name, folder in self.folders.items():
+            node_cfg = f"merchant-folder='{folder}'"
+            if name in self.seeds:
+                node_cfg += f" seed={int(self.seeds[name])}"
             self._spawn(f"supernode-{name}", [
                 "flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{self.port}",
-                "--port", str(free_port()), "--node-config", f"merchant-folder='{folder}'"])
+                "--port", str(free_port()), "--node-config", node_cfg])
         return self
 
     def submit(self, settings: RoundSettings, *, out_dir: str | Path,
-               min_nodes: int | None = None, round_timeout: float = 120.0) -> Path:
+               min_nodes: int | None = None, round_timeout: float = 120.0,
+               secure_aggregation: bool = False) -> Path:
         """Submit the Flower app with ``flwr run``; returns the ServerApp's output folder."""
         out = Path(out_dir).resolve()
         cfg = (f"rounds={settings.rounds} target-epsilon={settings.target_epsilon} "
                f"expected-batch={settings.expected_batch} "
                f"steps-per-round={settings.steps_per_round} weighting='{settings.weighting}' "
                f"round-timeout={round_timeout} "
-               f"min-nodes={min_nodes or len(self.folders)} out-dir='{out}'")
+               f"min-nodes={min_nodes or len(self.folders)} out-dir='{out}' "
+               f"secure-aggregation={'true' if secure_aggregation else 'false'}")
         subprocess.run([str(self.bin / "flwr"), "run", str(APP_DIR), "twinsim",
                         "--run-config", cfg], env=self.env, cwd=self.work, check=True,
                        capture_output=True, timeout=120)
@@ -107,9 +116,10 @@ class LocalFlower:
         raise ValueError(f"{out / 'result.json'}: not valid JSON")
 
     def run(self, settings: RoundSettings, *, out_dir: str | Path, min_nodes: int | None = None,
-            round_timeout: float = 120.0, timeout: float = 600.0) -> dict[str, Any]:
+            round_timeout: float = 120.0, timeout: float = 600.0,
+            secure_aggregation: bool = False) -> dict[str, Any]:
         out = self.submit(settings, out_dir=out_dir, min_nodes=min_nodes,
-                          round_timeout=round_timeout)
+                          round_timeout=round_timeout, secure_aggregation=secure_aggregation)
         return self.wait(out, timeout=timeout)
 
     def stop_process(self, name: str) -> None:
