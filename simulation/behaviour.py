@@ -11,8 +11,10 @@ depend on what the offer did, so treatment and control see the same random numbe
    (a partner pays ``fee_per_exposure`` for it); for a membership or points offer it joins
    right then when ``u_redeem < p_event`` (sign-up when the offer arrives). Every offer acts
    for its ``days`` only: a membership's benefits and fees end with its window.
-2. Churn: an active twin leaves for good when ``u_churn < hazard · churn_mult`` (members
-   and points holders in the window have ``churn_mult < 1``).
+2. Churn: an active twin leaves for good when ``u_churn < hazard · mult``: ``churn_mult``
+   for members and points holders in the window, ``contact_churn`` for twins exposed to a
+   per-visit offer (discount, cross-sell) in its window (being contacted with an offer keeps
+   some customers who would have left), 1 otherwise.
 3. Visit: when ``u_visit < rate · weekday · (1 + amp·cos(2π(day−phase)/14)) · (1 + lift)``;
    ``lift`` is the offer's visit lift for exposed twins in the window (per-visit offers) or
    for members in the window (membership, points).
@@ -171,6 +173,7 @@ class AgentInputs(NamedTuple):
     margin_eligible: float = 0.0
     cross_item: float = 0.0
     cost_mult: float = 1.0
+    contact_churn: float = 1.0
 
 
 class AgentState(NamedTuple):
@@ -219,7 +222,9 @@ def agent_day(x: AgentInputs, s: AgentState, terms: OfferTerms, day: int,
             and d.u_redeem < x.p_event):  # members join when the offer reaches them
         enrolled, redemptions = True, 1
     member = enrolled and window  # a membership / points offer acts while it runs
-    active = s.active and bool(survives(x.hazard, x.churn_mult if member else 1.0, d.u_churn))
+    contacted = window and terms.mode == "per_visit"
+    mult = x.churn_mult if member else (x.contact_churn if contacted else 1.0)
+    active = s.active and bool(survives(x.hazard, mult, d.u_churn))
     benefit = member if terms.mode == "persistent" else (window and terms.mode == "per_visit")
     p = visit_probability(x.rate, x.weekday[day % 7], x.amp, x.phase, day,
                           x.visit_lift if benefit else 0.0)

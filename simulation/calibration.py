@@ -18,15 +18,25 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
 3. lifts spend as observed: the treated-minus-control spend per exposed customer of each
    campaign sets a factor on the model's visit and basket lifts, solved from two short runs
    of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
-   factor to first order); campaigns are combined by information (lift effect² over the
-   noise of the observed difference, sampling + DP), shrunk toward 1 by a prior of sd
-   ``FACTOR_PRIOR_SD`` on the log scale; the released discount cost sets a cost factor on
-   takers' covered spend the same way (jointly with the lift, regressed on relevance).
+   factor to first order); the released discount cost sets a cost factor on takers'
+   covered spend, solved jointly with the lift (Newton steps). For a new offer the campaigns
+   are combined by information (effect² over the noise of the observed quantity, sampling +
+   DP) times a kernel in mean log relevance (:class:`FactorFits`), shrunk toward 1 by a
+   prior of sd ``FACTOR_PRIOR_SD`` on the log scale: a blanket discount learns from past
+   blanket discounts, a narrow one mostly from narrow ones.
 
 The past campaigns' terms (``offers``: categories, depth, days) are the owner's business
 facts, not customer data, and carry no privacy loss; without them each kind is calibrated on
 a public reference offer (:func:`reference_offer`). Past campaigns went to recently active
-customers, so calibration runs on twins whose last purchase was within 60 days.
+customers, so calibration runs on twins whose last purchase was within 60 days; a
+cross-sell's to those of them who bought a trigger category recently (drawn by each twin's
+probability of that, :func:`_campaign_cohort`).
+
+Not identifiable from the releases, hence priors drawn in every prediction round
+(:meth:`CalibratedResponse.draw`): the contact effect on churn
+(``ParametricResponse.contact_retention`` ± ``CONTACT_RETENTION_SD``) and how steeply the
+visit lift grows with relevance (``ParametricResponse.relevance_power``, uniform over
+``RELEVANCE_POWER_RANGE``; calibration runs at the base model's middle value).
 """
 
 from __future__ import annotations
@@ -40,16 +50,22 @@ import polars as pl
 
 from retail.offers import Offer
 from retail.schema import MERCHANT_TYPES
-from simulation.effects import build_effect
+from simulation.effects import (
+    COUPON_DAYS,
+    build_effect,
+    covered_visit_probability,
+    trigger_recent,
+)
 from simulation.model import MarketModel
 from simulation.params import TwinParams
 from simulation.response import OfferFeatures, ParametricResponse, Response
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
-__all__ = ["FACTOR_PRIOR_SD", "LIFT_SD_FLOOR", "PRIOR_RATE_REL", "SHIFT_SD_FLOOR",
-           "CalibratedResponse", "CampaignFacts", "calibrate_response", "campaign_facts",
-           "reference_offer"]
+__all__ = ["CONTACT_RETENTION_SD", "FACTOR_PRIOR_SD", "LIFT_SD_FLOOR", "PRIOR_RATE_REL",
+           "RELEVANCE_BANDWIDTH", "RELEVANCE_POWER_RANGE", "SHIFT_SD_FLOOR",
+           "CalibratedResponse", "CampaignFacts", "FactorFits", "calibrate_response",
+           "campaign_facts", "reference_offer"]
 
 F32 = np.float32
 _RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
@@ -58,6 +74,11 @@ PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relativ
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
 FACTOR_PRIOR_SD = 0.5  # prior sd of a kind's log lift / cost factor around 0 (factor 1)
+TRIGGER_LOOKBACK_DAYS = 90  # a cross-sell campaign went to buyers of a trigger in this window
+RELEVANCE_BANDWIDTH = 1.0  # log relevance: campaigns this far apart inform each other ~60 %
+COST_FACTOR_RANGE = (0.25, 8.0)
+CONTACT_RETENTION_SD = 0.12  # prior sd of the contact effect on churn (not identifiable)
+RELEVANCE_POWER_RANGE = (1.0, 2.0)  # prior range of the visit lift's power of relevance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +175,12 @@ class CalibratedResponse:
     + rel_slope[kind]·(log relevance − rel_ref[kind])`` (offsets are centred, the slope
     corrects how strongly uptake follows relevance); ``lift[kind]`` multiplies visit and
     basket lifts and ``cost[kind]`` is the covered-spend factor of a redeemed visit
-    (:func:`simulation.behaviour.offer_purchase`). Kinds without past campaigns answer as
-    ``base``.
+    (:func:`simulation.behaviour.offer_purchase`); both are the kind's pooled values. With
+    ``fits`` (the kind's campaigns, :class:`FactorFits`), a new offer's lift and cost factors
+    are instead those of the campaigns most like it in relevance (:meth:`FactorFits.local`):
+    a blanket discount learns from the past blanket discount, a narrow one from narrow ones.
+    ``z`` holds a drawn response's standard-normal deviates per kind (see :meth:`draw`).
+    Kinds without past campaigns answer as ``base``.
     """
 
     base: ParametricResponse = field(default_factory=ParametricResponse)
@@ -168,8 +193,8 @@ class CalibratedResponse:
     lift_sd: Mapping[str, float] = field(default_factory=dict)
     cost: Mapping[str, float] = field(default_factory=dict)
     cost_sd: Mapping[str, float] = field(default_factory=dict)
-    cost_slope: Mapping[str, float] = field(default_factory=dict)
-    cost_ref: Mapping[str, float] = field(default_factory=dict)
+    fits: Mapping[str, FactorFits] = field(default_factory=dict)
+    z: Mapping[str, float] = field(default_factory=dict)
     name: str = "calibrated"
 
     def __post_init__(self) -> None:
@@ -185,13 +210,39 @@ class CalibratedResponse:
         ``lift_sd`` and ``cost_sd`` on the log scale), for prediction intervals that include
         the response model's own uncertainty, not only behaviour noise. A kind's lift and
         cost factors move together (one draw): they are fitted jointly to the same spend gap,
-        so more discounted spend goes with more extra spend."""
+        so more discounted spend goes with more extra spend. The contact effect on churn
+        (``base.contact_retention``) is drawn from its prior (sd ``CONTACT_RETENTION_SD``)."""
         shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
                   for k, v in self.shift0.items()}
         z = {k: float(rng.normal()) for k in sorted(set(self.lift) | set(self.cost))}
-        lift = {k: v * math.exp(z[k] * self.lift_sd.get(k, 0.0)) for k, v in self.lift.items()}
-        cost = {k: v * math.exp(z[k] * self.cost_sd.get(k, 0.0)) for k, v in self.cost.items()}
-        return replace(self, shift0=shift0, lift=lift, cost=cost)
+        # the contact effect on churn is a prior, not fitted: draw it within its prior
+        contact = float(np.clip(rng.normal(self.base.contact_retention, CONTACT_RETENTION_SD),
+                                0.0, 1.0))
+        # so is how steeply the visit lift grows with relevance (only takers come more often
+        # ⇒ relevance², the offer's value as a share of spend ⇒ relevance¹)
+        power = float(rng.uniform(*RELEVANCE_POWER_RANGE))
+        return replace(self, shift0=shift0, z=z,
+                       base=replace(self.base, contact_retention=contact,
+                                    relevance_power=power))
+
+    def factors(self, kind: str, relevance: np.ndarray | None = None,
+                targeted: np.ndarray | None = None) -> tuple[float, float]:
+        """(lift factor, cost factor) of an offer of ``kind`` whose per-twin relevance is
+        ``relevance`` (its mean log over ``targeted`` twins places a discount among the past
+        campaigns), moved by this draw's ``z`` by the local uncertainty."""
+        z = self.z.get(kind, 0.0)
+        fit = self.fits.get(kind)
+        if fit is None:
+            return (self.lift.get(kind, 1.0) * math.exp(z * self.lift_sd.get(kind, 0.0)),
+                    self.cost.get(kind, 1.0) * math.exp(z * self.cost_sd.get(kind, 0.0)))
+        x0 = 0.0
+        if kind == "discount" and relevance is not None and len(relevance):
+            lr = _log_rel(relevance)
+            sel = targeted if targeted is not None and targeted.any() else slice(None)
+            x0 = float(lr[sel].mean())
+        m_f, sd_f = fit.local(x0, "lift")
+        m_k, sd_k = fit.local(x0, "cost")
+        return math.exp(m_f + z * sd_f), math.exp(m_k + z * sd_k)
 
     def shift(self, params: TwinParams, kind: str,
               relevance: np.ndarray | None = None) -> np.ndarray:
@@ -210,23 +261,43 @@ class CalibratedResponse:
         k = features.kind
         p = self.base.probability(params, features,
                                   self.shift(params, k, features.relevance))  # type: ignore[arg-type]
-        f = self.lift.get(k, 1.0)
+        f, kappa = self.factors(k, features.relevance, features.targeted)
+        kappa = min(max(kappa, COST_FACTOR_RANGE[0]), COST_FACTOR_RANGE[1])
         return replace(r, p_redeem=p.astype(F32), visit_lift=(r.visit_lift * f).astype(F32),
                        basket_lift=(r.basket_lift * f).astype(F32),
-                       cost_mult=(r.cost_mult * self.cost_factor(k, features.relevance))
-                       .astype(F32))
-
-    def cost_factor(self, kind: str, relevance: np.ndarray) -> np.ndarray:
-        """Per-twin covered-spend factor ``cost[kind]·exp(cost_slope·(log rel − cost_ref))``
-        (between 1/4 and 8)."""
-        out = np.full(len(relevance), self.cost.get(kind, 1.0))
-        if self.cost_slope.get(kind, 0.0):
-            out *= np.exp(self.cost_slope[kind] * (_log_rel(relevance)
-                                                   - self.cost_ref.get(kind, 0.0)))
-        return np.clip(out, 0.25, 8.0)
+                       cost_mult=(r.cost_mult * kappa).astype(F32))
 
 
-def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse) -> np.ndarray:
+@dataclass(frozen=True, kw_only=True)
+class FactorFits:
+    """One kind's past campaigns: mean log relevance ``x``, fitted log lift and cost
+    factors, and how informative each campaign is about them (effect² / noise variance)."""
+
+    x: tuple[float, ...]
+    log_lift: tuple[float, ...]
+    info_lift: tuple[float, ...]
+    log_cost: tuple[float, ...]
+    info_cost: tuple[float, ...]
+
+    def local(self, x0: float, which: str) -> tuple[float, float]:
+        """(log factor, its sd) at mean log relevance ``x0``: the campaigns' log factors
+        weighted by information × a Gaussian kernel of bandwidth ``RELEVANCE_BANDWIDTH`` in
+        log relevance, shrunk toward 0 (factor 1) by a prior of sd ``FACTOR_PRIOR_SD``; the
+        sd is the larger of the posterior sd and the weighted spread of the campaigns
+        (at least ``LIFT_SD_FLOOR``)."""
+        logs = np.asarray(self.log_lift if which == "lift" else self.log_cost, dtype=float)
+        info = np.asarray(self.info_lift if which == "lift" else self.info_cost, dtype=float)
+        x = np.asarray(self.x, dtype=float)
+        w = info * np.exp(-0.5 * ((x - x0) / RELEVANCE_BANDWIDTH) ** 2)
+        prior = 1.0 / FACTOR_PRIOR_SD ** 2
+        mean = float(w @ logs / (prior + w.sum()))
+        post = math.sqrt(1.0 / (prior + w.sum()))
+        spread = _spread(logs, w + 1e-9, LIFT_SD_FLOOR)
+        return mean, max(spread, post)
+
+
+def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse,
+                 hold: np.ndarray | None = None) -> np.ndarray:
     """Per twin (0 when no longer a customer): the quantity matched to the observed share
     of treated customers who redeemed.
 
@@ -238,14 +309,15 @@ def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse)
     show: the discount cost per taker is that of all their qualifying spend), so the twin's
     per-visit probability ``p`` is read as the share of takers, and the observed share as for
     members. Matching the at-least-once probability of independent per-visit draws instead
-    gives far too few discounted visits.
+    gives far too few discounted visits. A visit holds a covered item with the probability
+    of :func:`simulation.effects.covered_visit_probability` (item shares, not spend shares:
+    coffee is in most café baskets, a suit in few apparel ones).
     """
-    eff = build_effect(offer, params, response=response)
+    eff = build_effect(offer, params, response=response, trigger_hold=hold)
     p = eff.p_event.astype(float)
     k = params.visit_rate.astype(float) * offer.days
     if offer.kind in ("discount", "membership", "points"):
-        per_visit = 1.0 - np.power(1.0 - np.clip(eff.eligible_share.astype(float), 0, 1),
-                                   np.maximum(params.items.astype(float), 1.0))
+        per_visit = covered_visit_probability(params, offer)
         return p * (1.0 - np.power(1.0 - per_visit, k)) * params.active
     if offer.kind == "partner":
         k = np.full(params.n, float(offer.days))
@@ -272,8 +344,8 @@ def _log_rel(relevance: np.ndarray) -> np.ndarray:
 
 
 def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
-                        resp: CalibratedResponse, prior_n: float, iterations: int = 3
-                        ) -> tuple[dict[str, np.ndarray], float]:
+                        resp: CalibratedResponse, prior_n: float, iterations: int = 3,
+                        hold: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], float]:
     """Centred level offsets and the constant logit shift reproducing one campaign."""
     kind = offer.kind
     table = params.attributes
@@ -286,7 +358,7 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
     # few (noisy) exposures say little: shrink the observed rate toward the model's own
     # precision-weighted: the model's own rate (sd PRIOR_RATE_REL of itself) against the
     # observed rate (binomial and DP noise); tiny or very noisy campaigns stay near the model
-    prior = float(_window_rate(params, offer, resp)[active].mean())
+    prior = float(_window_rate(params, offer, resp, hold)[active].mean())
     r_obs, n_obs = fact.redemption_rate, max(fact.n_treated, 1.0)
     prec_obs = 1.0 / (r_obs * (1 - r_obs) / n_obs + fact.var_redeemed / n_obs ** 2)
     prec_prior = 1.0 / (PRIOR_RATE_REL * prior + 0.01) ** 2
@@ -311,7 +383,7 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
                 continue
             m = level_prior(a)
             target = (np.maximum(r, 0) + m * pooled) / (np.maximum(n, 0) + m)
-            rate = _window_rate(params, offer, current())
+            rate = _window_rate(params, offer, current(), hold)
             model = np.array([rate[(codes[a] == lv) & active].mean()
                               if ((codes[a] == lv) & active).any() else np.nan
                               for lv in range(len(n))])
@@ -320,8 +392,8 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
             centre = float(offs[a][codes[a]].mean())  # keep the level in the constant
             offs[a] = offs[a] - centre
             g += centre
-        g += _solve_shift(pooled, lambda x: float(_window_rate(params, offer, current(x))[
-            active].mean()))
+        g += _solve_shift(pooled, lambda x: float(
+            _window_rate(params, offer, current(x), hold)[active].mean()))
     return offs, g
 
 
@@ -353,7 +425,7 @@ def _relevance_fit(items: list[tuple[float, float, float]],
 
 
 def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
-                   resp: CalibratedResponse, seed: int
+                   resp: CalibratedResponse, seed: int, hold: np.ndarray | None = None
                    ) -> tuple[float, float, float, float]:
     """The lift factor ``f`` and cost factor ``κ`` reproducing the campaign's incremental
     spend and discount cost per exposed customer, and how informative the campaign is
@@ -364,7 +436,8 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
     without a released cost (or an offer that costs nothing) κ stays 1.
     """
     kind = offer.kind
-    ct = MarketModel(params, effect=build_effect(offer, params, response=resp).as_control(),
+    ct = MarketModel(params, effect=build_effect(offer, params, response=resp,
+                                                 trigger_hold=hold).as_control(),
                      seed=seed, agent_limit=0).run(offer.days)
     control = float(ct.totals.revenue.sum())
     # sampling sd of one customer's window spend: the twins' own spread (clamped as released)
@@ -374,8 +447,8 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
 
     def run(f: float, k: float) -> np.ndarray:
         r = replace(resp, lift={**resp.lift, kind: f}, cost={**resp.cost, kind: k})
-        tr = MarketModel(params, effect=build_effect(offer, params, response=r), seed=seed,
-                         agent_limit=0).run(offer.days)
+        eff = build_effect(offer, params, response=r, trigger_hold=hold)
+        tr = MarketModel(params, effect=eff, seed=seed, agent_limit=0).run(offer.days)
         exposed = max(int(tr.exposed.sum()), 1)  # observed gaps are per exposed customer
         sd_cost[0] = float(np.std(tr.totals.cost[tr.exposed])) if exposed > 1 else 0.0
         return np.array([(float(tr.totals.revenue.sum()) - control) / exposed,
@@ -415,24 +488,22 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
     return f, info_f, k, info_k
 
 
-def _campaign_cohort(params: TwinParams, offer: Offer, reach: float = 1.0) -> TwinParams:
-    """The twins a past campaign went to. ``reach`` is its released exposure count relative
-    to the owner's broadest campaign: a cross-sell that reached clearly fewer customers went
-    to buyers of its trigger categories (twins whose life tag of a trigger category is yes)
-    when their share of the recent twins is closer to ``reach`` than everyone is."""
-    if offer.kind != "cross_sell" or params.attributes is None or reach >= 0.5:
-        return params
-    life = MERCHANT_TYPES[params.merchant_type].life
-    tags = sorted({life[c] for c in offer.trigger_categories if c in life})
-    tags = [t for t in tags if t in params.attributes.columns]
-    if not tags:
-        return params
-    yes = np.zeros(params.n, dtype=bool)
-    for t in tags:
-        yes |= params.attributes[t].to_numpy() == SCHEMA[t].code("yes")
-    share = max(float(yes.mean()), 1e-6)
-    closer = abs(math.log(share / max(reach, 1e-6))) < abs(math.log(max(reach, 1e-6)))
-    return params.subset(np.flatnonzero(yes)) if closer and yes.sum() >= 100 else params
+def _campaign_cohort(params: TwinParams, offer: Offer, rng: np.random.Generator
+                     ) -> tuple[TwinParams, np.ndarray | None]:
+    """The twins a past campaign went to, and for a cross-sell each one's probability of
+    holding its coupon. A cross-sell goes to recent buyers of its trigger categories: each
+    twin is drawn in with its probability of a trigger purchase in the last
+    ``TRIGGER_LOOKBACK_DAYS``, and holds the coupon (a purchase within ``COUPON_DAYS``) with
+    the conditional probability; other kinds went to the recent twins as they are."""
+    if offer.kind != "cross_sell":
+        return params, None
+    trig = np.array([c in offer.trigger_categories for c in params.categories], dtype=float)
+    recent = trigger_recent(params, trig, TRIGGER_LOOKBACK_DAYS).astype(float)
+    hold = trigger_recent(params, trig, COUPON_DAYS).astype(float)
+    pick = np.flatnonzero(rng.random(params.n) < recent)
+    if pick.size < 100:
+        return params, None
+    return params.subset(pick), np.clip(hold[pick] / np.maximum(recent[pick], 1e-9), 0, 1)
 
 
 def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
@@ -456,26 +527,24 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
     by_kind: dict[str, list[tuple[float, float, dict[str, np.ndarray], float, float,
                                   float, float, float]]] = {}
     facts = campaign_facts(table, owner)
-    broadest = max([f.n_treated + f.n_control for f in facts], default=1.0)
     for fact in facts:
         if fact.kind not in resp.base.intercept or fact.n_treated < 1:
             continue
         known = (offers or {}).get(fact.campaign)
         offer = known if known is not None else reference_offer(fact.kind, params.merchant_type)
         offer = replace(offer, start_day=0, target=())
-        cohort = _campaign_cohort(twins, offer,
-                                  (fact.n_treated + fact.n_control) / max(broadest, 1.0))
-        offs, g = _calibrate_campaign(cohort, offer, fact, resp, prior_n)
+        cohort, hold = _campaign_cohort(twins, offer, rng)
+        offs, g = _calibrate_campaign(cohort, offer, fact, resp, prior_n, hold=hold)
         one = replace(resp, offsets={**resp.offsets, fact.kind: offs},
                       shift0={**resp.shift0, fact.kind: g})
-        lift, info, cost, info_c = _lift_and_cost(cohort, offer, fact, one, seed)
+        lift, info, cost, info_c = _lift_and_cost(cohort, offer, fact, one, seed, hold)
         rel = build_effect(offer, cohort).eligible_share if fact.kind == "discount" else (
             np.ones(cohort.n))
         by_kind.setdefault(fact.kind, []).append(
             (max(fact.n_treated, 1.0), float(_log_rel(rel).mean()), offs, g, lift, info,
              cost, info_c))
     offsets, shift0, slope, ref, lifts, sd_g, sd_f = {}, {}, {}, {}, {}, {}, {}
-    costs, sd_c, c_slope, c_ref = {}, {}, {}, {}
+    costs, sd_c, fits = {}, {}, {}
     for kind, items in by_kind.items():
         w = np.array([i[0] for i in items])
         w = w / w.sum()
@@ -483,32 +552,23 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
                          for a in items[0][2]}
         shift0[kind], slope[kind], ref[kind] = _relevance_fit(
             [(i[0], i[1], i[3]) for i in items])
-        # precision-weighted log factors, shrunk toward 1 by a prior of sd FACTOR_PRIOR_SD on
-        # the log scale (a factor beyond e^±1 needs strong, consistent campaigns)
-        infos = np.array([i[5] for i in items])
-        logs = np.log([i[4] for i in items])
-        prior = 1.0 / FACTOR_PRIOR_SD ** 2
-        lifts[kind] = float(np.exp((infos @ logs) / (prior + infos.sum())))
         # how much the kind's campaigns disagree once relevance is accounted for: the
         # response model's error on a new offer of that kind (floors: assumed minimums)
         resid = np.array([i[3] - (shift0[kind] + slope[kind] * (i[1] - ref[kind]))
                           for i in items])
         sd_g[kind] = _spread(resid, w, SHIFT_SD_FLOOR)
-        sd_f[kind] = max(_spread(logs, infos + 1e-9, LIFT_SD_FLOOR),
-                         float(np.sqrt(1.0 / (prior + infos.sum()))))
-        # the cost factor likewise (campaigns without a released cost carry no information)
-        infos_c = np.array([i[7] for i in items])
-        logs_c = np.log([i[6] for i in items])
-        # takers of narrow offers (low relevance) buy far more of what is covered than the
-        # average twin: log κ is regressed on the campaigns' mean log relevance, like shifts
-        if infos_c.sum() > 0:
-            _, c_slope[kind], c_ref[kind] = _relevance_fit(
-                [(i[7] + 1e-9, i[1], math.log(i[6])) for i in items], bounds=(-1.0, 0.0))
-        xs = np.array([i[1] for i in items])
-        resid_c = logs_c - c_slope.get(kind, 0.0) * (xs - c_ref.get(kind, 0.0))
-        costs[kind] = float(np.exp((infos_c @ resid_c) / (prior + infos_c.sum())))
-        sd_c[kind] = max(_spread(resid_c, infos_c + 1e-9, LIFT_SD_FLOOR),
-                         float(np.sqrt(1.0 / (prior + infos_c.sum()))))
+        # lift and cost factors: per campaign, combined for a new offer by relevance
+        # (FactorFits.local); the pooled values (all campaigns, no kernel) are reported
+        fits[kind] = FactorFits(x=tuple(i[1] for i in items),
+                                log_lift=tuple(math.log(i[4]) for i in items),
+                                info_lift=tuple(i[5] for i in items),
+                                log_cost=tuple(math.log(i[6]) for i in items),
+                                info_cost=tuple(i[7] for i in items))
+        pooled = replace(fits[kind], x=(0.0,) * len(items))
+        m, sd_f[kind] = pooled.local(0.0, "lift")
+        lifts[kind] = math.exp(m)
+        m, sd_c[kind] = pooled.local(0.0, "cost")
+        costs[kind] = math.exp(m)
     return CalibratedResponse(base=resp.base, offsets=offsets, shift0=shift0, rel_slope=slope,
                               rel_ref=ref, lift=lifts, shift_sd=sd_g, lift_sd=sd_f,
-                              cost=costs, cost_sd=sd_c, cost_slope=c_slope, cost_ref=c_ref)
+                              cost=costs, cost_sd=sd_c, fits=fits)

@@ -26,18 +26,23 @@ from twins.schema import SCHEMA, CohortFilter
 from twinsim.errors import CohortTooSmall, OfferError
 
 __all__ = [
+    "COUPON_DAYS",
     "GEO_SCALE_KM",
     "POINTS_REDEEMED_SHARE",
     "OfferEffect",
     "build_effect",
     "catalogue_matrices",
+    "covered_visit_probability",
+    "item_shares",
     "margin_rate",
     "target_mask",
+    "trigger_recent",
 ]
 
 F32 = np.float32
 GEO_SCALE_KM = 150.0  # an offer 150 km away is worth 1/e of one next door
 POINTS_REDEEMED_SHARE = 0.8  # points earned that are eventually redeemed (the rest expire)
+COUPON_DAYS = 60  # a cross-sell coupon is good this long after a trigger purchase
 PARTNER_VALUE_SCALE = 1000.0  # SEK; partner depth = value / (value + scale)
 _MODE = {"discount": "per_visit", "cross_sell": "per_visit", "membership": "persistent",
          "points": "persistent", "partner": "partner"}
@@ -62,14 +67,17 @@ class OfferEffect:
     # covered spend of a redeemed visit relative to the average (behaviour.offer_purchase);
     # empty: ones
     cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
+    # churn multiplier of exposed twins in a per-visit offer's window; empty: ones
+    contact_churn_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
         n = len(self.targeted)
-        if self.cost_mult.size == 0 and n:
-            object.__setattr__(self, "cost_mult", np.ones(n, dtype=F32))
-        for name in ("cost_mult", "eligible_share", "discount_rate", "p_event", "visit_lift",
-                     "basket_lift", "pull_forward", "churn_mult", "margin_eligible",
-                     "cross_item"):
+        for name in ("cost_mult", "contact_churn_mult"):
+            if getattr(self, name).size == 0 and n:
+                object.__setattr__(self, name, np.ones(n, dtype=F32))
+        for name in ("cost_mult", "contact_churn_mult", "eligible_share", "discount_rate",
+                     "p_event", "visit_lift", "basket_lift", "pull_forward", "churn_mult",
+                     "margin_eligible", "cross_item"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"OfferEffect.{name}: shape {arr.shape}, expected ({n},)")
@@ -136,6 +144,41 @@ def _filter_mask(table: pl.DataFrame, f: Filter) -> np.ndarray:
                      f"(or an ordering on a non-schema column); known: {known}")
 
 
+def item_shares(params: TwinParams, catalogue: Catalogue | None = None) -> np.ndarray:
+    """(n, C) each category's share of a twin's *items*: spend shares divided by the
+    tier-weighted prices it pays (a suit takes a large share of spend but few items)."""
+    price, _ = catalogue_matrices(catalogue or default_catalogue(params.merchant_type))
+    per_cat = params.tier_p.astype(np.float64) @ price.T  # (n, C) price the twin pays
+    units = params.category_w.astype(np.float64) / np.maximum(per_cat, 1e-9)
+    return units / np.maximum(units.sum(axis=1, keepdims=True), 1e-12)
+
+
+def covered_visit_probability(params: TwinParams, offer: Offer,
+                              catalogue: Catalogue | None = None) -> np.ndarray:
+    """Per twin: the probability that a visit's basket holds at least one item the offer
+    covers (its categories' item share × tier share × organic share, items per visit)."""
+    cats = params.categories
+    cmask = np.array([not offer.categories or c in offer.categories for c in cats])
+    tmask = np.array([not offer.tiers or t in offer.tiers for t in TIERS])
+    share = item_shares(params, catalogue)[:, cmask].sum(axis=1) * params.tier_p[:, tmask].sum(
+        axis=1)
+    if offer.organic_only:
+        share = share * params.organic_p
+    share = np.clip(share, 0.0, 1.0)
+    return 1.0 - np.power(1.0 - share, np.maximum(params.items.astype(np.float64), 1.0))
+
+
+def trigger_recent(params: TwinParams, trigger: np.ndarray, days: float,
+                   catalogue: Catalogue | None = None) -> np.ndarray:
+    """Per twin: the probability of at least one purchase in the categories of the 0/1 mask
+    ``trigger`` within ``days`` (visit rate × days visits, items per visit, and the
+    categories' share of the twin's items, :func:`item_shares`)."""
+    t_share = np.clip(item_shares(params, catalogue) @ trigger, 0.0, 1.0)
+    per_visit = 1.0 - np.power(1.0 - t_share, np.maximum(params.items.astype(np.float64), 1.0))
+    return (1.0 - np.power(1.0 - per_visit, params.visit_rate.astype(np.float64) * days)
+            ).astype(F32)
+
+
 def _geo(params: TwinParams, location: str | None) -> np.ndarray:
     if location is None:
         return np.ones(params.n, dtype=F32)
@@ -144,8 +187,17 @@ def _geo(params: TwinParams, location: str | None) -> np.ndarray:
 
 
 def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None = None, *,
-                 response: ResponseModel | None = None, min_cohort: int = 1) -> OfferEffect:
-    """The per-twin effect of ``offer`` on ``params`` (raises OfferError / CohortTooSmall)."""
+                 response: ResponseModel | None = None, min_cohort: int = 1,
+                 trigger_hold: np.ndarray | None = None) -> OfferEffect:
+    """The per-twin effect of ``offer`` on ``params`` (raises OfferError / CohortTooSmall).
+
+    A cross-sell's coupon is held by twins who bought a trigger category in the last
+    ``COUPON_DAYS``: its uptake and visit lift are scaled by each twin's probability of that
+    (from visit rate, items per visit and trigger spend share), or by ``trigger_hold`` when
+    given (e.g. a cohort selected for recent trigger purchases).
+    """
+    if trigger_hold is not None and len(trigger_hold) != params.n:
+        raise ValueError(f"trigger_hold: length {len(trigger_hold)} != {params.n} twins")
     offer.check_categories(params.merchant_type)
     catalogue = catalogue or default_catalogue(params.merchant_type)
     if catalogue.merchant_type != params.merchant_type:
@@ -158,13 +210,16 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
                              f"{int(targeted.sum())} of {params.n} twins (minimum {min_cohort}); "
                              "loosen the filters or use a larger cohort")
     ec = _economics(offer, params, catalogue)
+    if trigger_hold is not None:
+        ec["trigger_p"] = np.clip(np.asarray(trigger_hold, dtype=F32), 0.0, 1.0)
     feats = OfferFeatures(kind=offer.kind, days=offer.days, depth=ec["depth"],
                           relevance=ec["relevance"], geo=_geo(params, offer.location),
-                          fee_burden=ec["fee_burden"])
+                          fee_burden=ec["fee_burden"], targeted=targeted)
     resp = (response or get_response_model()).respond(params, feats)
-    p = resp.p_redeem
-    if offer.kind == "cross_sell":
+    p, visit_lift = resp.p_redeem, resp.visit_lift
+    if offer.kind == "cross_sell":  # only recent buyers of a trigger get the coupon
         p = p * ec["trigger_p"]
+        visit_lift = (visit_lift * ec["trigger_p"]).astype(F32)
     elif offer.kind == "partner":
         p = partner_daily_probability(p, offer.days)
     terms = OfferTerms(mode=_MODE[offer.kind], start=offer.start_day, end=offer.end_day,
@@ -173,10 +228,11 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
                        fee_daily=offer.monthly_fee * 12.0 / 365.0)
     return OfferEffect(offer=offer, terms=terms, targeted=targeted,
                        eligible_share=ec["eligible_share"], discount_rate=ec["rate"],
-                       p_event=np.asarray(p, dtype=F32), visit_lift=resp.visit_lift,
+                       p_event=np.asarray(p, dtype=F32), visit_lift=visit_lift,
                        basket_lift=resp.basket_lift, pull_forward=resp.pull_forward,
                        churn_mult=resp.churn_mult, margin_eligible=ec["margin_eligible"],
-                       cross_item=ec["cross_item"], cost_mult=resp.cost_mult)
+                       cross_item=ec["cross_item"], cost_mult=resp.cost_mult,
+                       contact_churn_mult=resp.contact_churn_mult)
 
 
 def _economics(offer: Offer, params: TwinParams, catalogue: Catalogue) -> dict[str, np.ndarray]:
@@ -203,8 +259,7 @@ def _economics(offer: Offer, params: TwinParams, catalogue: Catalogue) -> dict[s
     depth = rate
     if offer.kind == "cross_sell":
         trig = np.array([c in offer.trigger_categories for c in cats], dtype=F32)
-        t_share = np.clip(params.category_w @ trig, 0.0, 1.0)
-        trigger_p = 1.0 - np.power(1.0 - t_share, np.maximum(params.items, 1.0))
+        trigger_p = trigger_recent(params, trig, COUPON_DAYS, catalogue)
         tier_price = (tp @ price.T.astype(F32)) / np.maximum(tp.sum(axis=1, keepdims=True), 1e-9)
         cross = (tier_price[:, cmask > 0].mean(axis=1) * markup).astype(F32)
         rel = np.ones(params.n, dtype=F32)

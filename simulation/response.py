@@ -52,13 +52,14 @@ class OfferFeatures:
     relevance: np.ndarray
     geo: np.ndarray
     fee_burden: np.ndarray
+    targeted: np.ndarray | None = None  # bool, the twins the offer goes to (None: all)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"OfferFeatures.kind: {self.kind!r} not in {KINDS}")
         n = len(self.depth)
-        for name in ("relevance", "geo", "fee_burden"):
-            if len(getattr(self, name)) != n:
+        for name in ("relevance", "geo", "fee_burden", "targeted"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"OfferFeatures.{name}: length {len(getattr(self, name))} != {n}")
 
 
@@ -73,12 +74,16 @@ class Response:
     churn_mult: np.ndarray
     # covered spend of a redeemed visit relative to the average; empty: ones
     cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
+    # churn multiplier of exposed twins in a per-visit offer's window; empty: ones
+    contact_churn_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
-        if self.cost_mult.size == 0 and self.p_redeem.size:
-            object.__setattr__(self, "cost_mult", np.ones(self.p_redeem.size, dtype=F32))
-        elif self.cost_mult.size and self.cost_mult.min() < 0:
-            raise ValueError("Response.cost_mult: must be >= 0")
+        for name in ("cost_mult", "contact_churn_mult"):
+            arr = getattr(self, name)
+            if arr.size == 0 and self.p_redeem.size:
+                object.__setattr__(self, name, np.ones(self.p_redeem.size, dtype=F32))
+            elif arr.size and arr.min() < 0:
+                raise ValueError(f"Response.{name}: must be >= 0")
         if self.p_redeem.size and (self.p_redeem.min() < 0 or self.p_redeem.max() > 1):
             raise ValueError("Response.p_redeem: probabilities must lie in [0, 1]")
         if self.churn_mult.size and self.churn_mult.min() < 0:
@@ -108,13 +113,16 @@ class ParametricResponse:
     ``logit p = intercept[kind] + b_depth·depth·geo·(0.5 + price_sens)
     + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.02)) − b_fee·fee_burden``,
     then ``p_redeem = geo · sigmoid(logit)`` (a far-away offer is rarely taken).
-    Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·relevance²·
-    geo·(0.5 + promo_prone)`` (only takers come more often, and both the share who take it and
-    a taker's reason to come grow with relevance) plus a fixed member lift for
-    membership/points; none for cross-sells (shown at checkout) and partner offers (redeemed at
-    the partner). Basket lift of a redeemed visit: ``c_basket·depth·(0.5 + price_sens)``;
-    ``pull_forward`` of that comes out of later baskets (per-visit kinds only). Members churn
-    at ``churn_mult`` times the hazard.
+    Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·
+    relevance^relevance_power·geo·(0.5 + promo_prone)`` (only takers come more often, and both
+    the share who take it and a taker's reason to come grow with relevance) plus a fixed
+    member lift for membership/points; a cross-sell's applies to the twins who get the coupon
+    (a reason to come back), none for partner offers (redeemed at the partner). Basket lift of
+    a redeemed visit: ``c_basket·depth·(0.5 + price_sens)``; ``pull_forward`` of that comes out
+    of later baskets (per-visit kinds only). Members churn at ``churn_mult`` times the hazard;
+    twins exposed to a discount or cross-sell churn at ``1 − contact_retention·depth`` times it
+    while it runs (the contact effect: an offer keeps some customers who would have left,
+    whether or not they take it; not identifiable from released aggregates, so a prior).
     """
 
     name: str = "parametric"
@@ -126,6 +134,8 @@ class ParametricResponse:
     c_visit: float = 0.8
     c_basket: float = 1.5
     pull_forward: float = 0.5
+    relevance_power: float = 1.5
+    contact_retention: float = 0.25
     churn_mult: dict[str, float] = field(default_factory=lambda: dict(_CHURN_MULT))
     member_visit_lift: dict[str, float] = field(default_factory=lambda: dict(_MEMBER_VISIT_LIFT))
 
@@ -136,7 +146,10 @@ class ParametricResponse:
         if not 0 <= self.pull_forward <= 1:
             raise ValueError(f"ParametricResponse.pull_forward: must be in [0, 1], got "
                              f"{self.pull_forward}")
-        for name in ("b_depth", "b_fee", "c_visit", "c_basket"):
+        if not 0 <= self.contact_retention <= 1:
+            raise ValueError(f"ParametricResponse.contact_retention: must be in [0, 1], got "
+                             f"{self.contact_retention}")
+        for name in ("b_depth", "b_fee", "c_visit", "c_basket", "relevance_power"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ParametricResponse.{name}: must be >= 0")
 
@@ -153,10 +166,10 @@ class ParametricResponse:
         f, k = features, features.kind
         # only takers come more often, and both the share who take it and a taker's reason
         # to come grow with relevance: the exposed twin's expected lift goes with relevance²
-        visit = (self.c_visit * f.depth * np.square(f.relevance) * f.geo
+        visit = (self.c_visit * f.depth * np.power(f.relevance, self.relevance_power) * f.geo
                  * (0.5 + params.promo_prone))
         visit = visit + self.member_visit_lift.get(k, 0.0) * f.geo
-        if k in ("partner", "cross_sell"):  # seen at the partner / at checkout: no extra trips
+        if k == "partner":  # redeemed at the partner: no extra trips here
             visit = np.zeros_like(visit)
         basket = self.c_basket * f.depth * (0.5 + params.price_sens)
         per_visit = k in ("discount", "cross_sell")
@@ -166,7 +179,9 @@ class ParametricResponse:
             visit_lift=visit.astype(F32),
             basket_lift=(basket if k != "partner" else np.zeros(n)).astype(F32),
             pull_forward=np.full(n, self.pull_forward if per_visit else 0.0, dtype=F32),
-            churn_mult=np.full(n, self.churn_mult.get(k, 1.0), dtype=F32))
+            churn_mult=np.full(n, self.churn_mult.get(k, 1.0), dtype=F32),
+            contact_churn_mult=(np.clip(1.0 - self.contact_retention * f.depth, 0.0, 1.0)
+                                if per_visit else np.ones(n)).astype(F32))
 
     def calibrate(self, params: TwinParams, features: OfferFeatures, *,
                   observed_rate: float, opportunities: np.ndarray) -> ParametricResponse:

@@ -25,7 +25,14 @@ from simulation.behaviour import (
     partner_daily_probability,
     visit_probability,
 )
-from simulation.effects import build_effect, margin_rate, target_mask
+from simulation.effects import (
+    build_effect,
+    covered_visit_probability,
+    item_shares,
+    margin_rate,
+    target_mask,
+    trigger_recent,
+)
 from simulation.params import TwinParams, params_from_twins
 from simulation.response import (
     OfferFeatures,
@@ -283,6 +290,39 @@ def test_cross_sell_needs_the_trigger_and_adds_an_item() -> None:
     hi, lo = suits > np.quantile(suits, 0.9), suits < np.quantile(suits, 0.1)
     assert e.p_event[hi].mean() > 3 * e.p_event[lo].mean()
     assert 200 < e.cross_item.mean() < 1000  # a tie or a shirt, not a suit
+
+
+def test_item_shares_make_dear_categories_rare_purchases() -> None:
+    apparel = TwinParams.synthetic(2000, "apparel", seed=3)
+    items = item_shares(apparel)
+    np.testing.assert_allclose(items.sum(axis=1), 1.0, rtol=1e-6)
+    suits, ties = apparel.categories.index("suits"), apparel.categories.index("ties")
+    # a suit costs many ties: its share of items is far below its share of spend
+    assert items[:, suits].mean() < 0.5 * apparel.category_w[:, suits].mean()
+    assert items[:, ties].mean() > apparel.category_w[:, ties].mean()
+    suit_sale = Offer(name="s", kind="discount", pct=20, categories=("suits",))
+    tie_sale = Offer(name="t", kind="discount", pct=20, categories=("ties",))
+    p_suit = covered_visit_probability(apparel, suit_sale)
+    assert np.all((p_suit >= 0) & (p_suit <= 1))
+    everything = covered_visit_probability(apparel, Offer(name="a", kind="discount", pct=5))
+    np.testing.assert_allclose(everything, 1.0)
+    assert p_suit.mean() < covered_visit_probability(apparel, tie_sale).mean() * 3
+    # more days, more chances of a trigger purchase
+    trig = np.array([c == "suits" for c in apparel.categories], dtype=float)
+    assert np.all(trigger_recent(apparel, trig, 90) >= trigger_recent(apparel, trig, 30))
+
+
+def test_cross_sell_coupon_holders_override() -> None:
+    apparel = TwinParams.synthetic(500, "apparel", seed=3)
+    offer = Offer(name="ties", kind="cross_sell", pct=20, categories=("ties", "shirts"),
+                  trigger_categories=("suits",))
+    base = build_effect(offer, apparel)
+    held = build_effect(offer, apparel, trigger_hold=np.ones(apparel.n))
+    # everyone holding a coupon: uptake and visit lift at least as high as by chance
+    assert np.all(held.p_event >= base.p_event - 1e-7)
+    assert held.visit_lift.mean() > base.visit_lift.mean() > 0
+    with pytest.raises(ValueError, match="trigger_hold"):
+        build_effect(offer, apparel, trigger_hold=np.ones(3))
 
 
 # --- response models ------------------------------------------------------------------------

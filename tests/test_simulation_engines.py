@@ -7,6 +7,8 @@ spend must pass a two-sample KS test (fixed seeds; false-alarm thresholds 4 sd /
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -15,6 +17,7 @@ from retail.offers import Offer
 from simulation.effects import OfferEffect, build_effect
 from simulation.model import MarketModel, RunResult
 from simulation.params import TwinParams
+from simulation.response import ParametricResponse
 from twins.agent import CustomerTwin
 
 DAYS = 60
@@ -118,3 +121,24 @@ def test_mesa_model_agents_and_datacollector(twins: TwinParams) -> None:
     assert len(MarketModel(twins, engine="vectorised", seed=1, agent_limit=100).agents) == 0
     with pytest.raises(ValueError, match="engine"):
         MarketModel(small, engine="gpu")
+
+
+@pytest.mark.parametrize("engine", ["vectorised", "reference"])
+def test_contact_effect_keeps_exposed_twins_only_while_the_offer_runs(engine: str) -> None:
+    p = TwinParams.synthetic(400, "grocery", seed=8)
+    p = replace(p, churn_hazard=np.full(p.n, 0.01, dtype=np.float32))  # churn to see
+    offer = Offer(name="pets", kind="discount", pct=20, categories=("pet_food",),
+                  target=("pet=yes",), days=20)
+    e = build_effect(offer, p, response=ParametricResponse(contact_retention=1.0))
+    assert np.allclose(e.contact_churn_mult[e.targeted], 1.0 - 0.2, atol=1e-3)
+
+    def alive(effect: OfferEffect, days: int) -> np.ndarray:
+        return MarketModel(p, effect=effect, engine=engine, seed=9).run(days).active
+
+    tr, ct = alive(e, 20), alive(e.as_control(), 20)
+    # common random numbers: a lower hazard only keeps twins, never loses one
+    assert np.all(tr >= ct) and tr[e.targeted].sum() > ct[e.targeted].sum()
+    np.testing.assert_array_equal(tr[~e.targeted], ct[~e.targeted])
+    # without the contact effect the arms keep the same twins
+    none = build_effect(offer, p, response=ParametricResponse(contact_retention=0.0))
+    np.testing.assert_array_equal(alive(none, 20), ct)

@@ -15,8 +15,16 @@ import pytest
 from typer.testing import CliRunner
 
 from retail.offers import Offer, load_offer
-from simulation.calibration import CalibratedResponse, calibrate_response
-from simulation.effects import build_effect
+from simulation.calibration import (
+    CONTACT_RETENTION_SD,
+    FACTOR_PRIOR_SD,
+    RELEVANCE_POWER_RANGE,
+    CalibratedResponse,
+    FactorFits,
+    _campaign_cohort,
+    calibrate_response,
+)
+from simulation.effects import build_effect, trigger_recent
 from simulation.params import TwinParams
 from simulation.response import ParametricResponse
 from twins.schema import CohortFilter
@@ -102,6 +110,52 @@ def test_released_discount_cost_scales_the_cost_factor(params: TwinParams) -> No
     eff_dear = build_effect(DISCOUNT, params, response=dear)
     eff_cheap = build_effect(DISCOUNT, params, response=cheap)
     assert float(eff_dear.cost_mult.mean()) > float(eff_cheap.cost_mult.mean())
+
+
+def test_factors_come_from_the_campaigns_most_like_the_offer() -> None:
+    fits = FactorFits(x=(-3.5, 0.0), log_lift=(math.log(3.0), math.log(0.8)),
+                      info_lift=(50.0, 50.0), log_cost=(math.log(0.3), math.log(1.3)),
+                      info_cost=(500.0, 500.0))
+    blanket, narrow = fits.local(0.0, "cost")[0], fits.local(-3.5, "cost")[0]
+    assert blanket == pytest.approx(math.log(1.3), abs=0.05)
+    assert narrow == pytest.approx(math.log(0.3), abs=0.05)
+    middle, sd_middle = fits.local(-1.75, "cost")
+    assert narrow < middle < blanket and sd_middle > fits.local(0.0, "cost")[1]
+    # far from every campaign: back toward the prior (factor 1), with a larger sd
+    far, sd_far = fits.local(-12.0, "lift")
+    assert abs(far) < 0.05 and sd_far >= FACTOR_PRIOR_SD - 1e-9
+    resp = CalibratedResponse(fits={"discount": fits}, lift={"discount": 1.0},
+                              cost={"discount": 1.0})
+    assert resp.factors("discount", np.ones(10))[1] == pytest.approx(math.exp(blanket))
+
+
+def test_drawn_responses_vary_the_priors_within_their_ranges(params: TwinParams) -> None:
+    fit = calibrate_response(_table(0.3, 20_000, cost=30.0, spend_gap=60.0), params,
+                             offers={1: DISCOUNT})
+    draws = [fit.draw(np.random.default_rng(s)) for s in range(40)]
+    contact = np.array([d.base.contact_retention for d in draws])
+    power = np.array([d.base.relevance_power for d in draws])
+    assert np.all((contact >= 0) & (contact <= 1)) and contact.std() > 0.05
+    assert abs(contact.mean() - fit.base.contact_retention) < 3 * CONTACT_RETENTION_SD / 6
+    assert np.all((power >= RELEVANCE_POWER_RANGE[0]) & (power <= RELEVANCE_POWER_RANGE[1]))
+    lifts = np.array([d.factors("discount")[0] for d in draws])
+    assert lifts.std() > 0 and fit.factors("discount")[0] == pytest.approx(
+        fit.lift["discount"], rel=1e-6)
+
+
+def test_a_cross_sell_campaign_went_to_recent_trigger_buyers() -> None:
+    apparel = TwinParams.synthetic(4000, "apparel", seed=5)
+    offer = Offer(name="ties", kind="cross_sell", pct=20, categories=("ties",),
+                  trigger_categories=("suits",))
+    cohort, hold = _campaign_cohort(apparel, offer, np.random.default_rng(1))
+    assert hold is not None and len(hold) == cohort.n < apparel.n
+    trig = np.array([c == "suits" for c in apparel.categories], dtype=float)
+    assert trigger_recent(cohort, trig, 90).mean() > 1.5 * trigger_recent(apparel, trig,
+                                                                          90).mean()
+    # having bought within 90 days, most still hold a 60-day coupon
+    assert 0.5 < hold.mean() <= 1.0
+    same, none = _campaign_cohort(apparel, DISCOUNT, np.random.default_rng(1))
+    assert same is apparel and none is None
 
 
 def test_suite_ships_at_least_eight_valid_offers() -> None:
