@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from retail.schema import MERCHANT_TYPES, TIERS
 
-__all__ = ["Catalogue", "CatalogueItem", "default_catalogue", "load_catalogue"]
+__all__ = ["Catalogue", "CatalogueItem", "base_spend_shares", "default_catalogue",
+           "load_catalogue"]
 
 # Organic items cost this much more than the same tier's conventional item.
 ORGANIC_MARKUP = 0.25
@@ -130,3 +132,22 @@ def load_catalogue(path: str | Path) -> Catalogue:
         return Catalogue.from_dict(data)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{p}: not a valid catalogue: {exc}") from None
+
+
+# Public default: typical items per category (relative) where they differ from 1.
+_ITEM_PROFILE: dict[str, dict[str, float]] = {
+    "grocery": {"produce": 18, "dairy": 16, "bakery": 10, "meat": 7, "fish": 3, "dry_goods": 10,
+                "frozen": 5, "snacks": 7, "beverages": 9, "household": 6, "pet_food": 2,
+                "baby": 2, "ready_meals": 4, "leisure_tickets": 0.5},
+    "car_brand": {"vehicles": 0.3, "service": 40, "parts": 30, "accessories": 30},
+}
+
+
+def base_spend_shares(merchant_type: str) -> np.ndarray:
+    """Public default spend shares over the merchant type's categories (sums to 1): a
+    typical count of items per category (1 where not listed) × the standard tier's price."""
+    cats = MERCHANT_TYPES[merchant_type].categories
+    cat = default_catalogue(merchant_type)
+    prof = _ITEM_PROFILE.get(merchant_type, {})
+    w = np.array([prof.get(c, 1.0) * cat.price(c, "standard") for c in cats])
+    return w / w.sum()

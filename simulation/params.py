@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import polars as pl
 
-from retail.catalogue import default_catalogue
+from retail.catalogue import base_spend_shares
 from retail.schema import MERCHANT_TYPES, TIERS
 from twins.schema import (
+    CATEGORY_SHARE_PREFIX,
     LIFE_TAGS,
     SCHEMA,
     TAG_SHARE_PREFIX,
@@ -28,7 +29,7 @@ from twins.schema import (
     structural_support,
 )
 
-__all__ = ["TwinParams", "base_spend_shares", "params_from_twins"]
+__all__ = ["TwinParams", "base_spend_shares", "params_from_twins"]  # base_spend_shares: re-export
 
 F32 = np.float32
 _PER_TWIN = ("visit_rate", "rhythm_amp", "rhythm_phase", "churn_hazard", "basket_mean",
@@ -36,23 +37,6 @@ _PER_TWIN = ("visit_rate", "rhythm_amp", "rhythm_phase", "churn_hazard", "basket
 # Tier mix by preferred tier (budget, standard, premium); jittered per twin.
 _TIER_MIX = np.array([[0.70, 0.25, 0.05], [0.15, 0.70, 0.15], [0.05, 0.25, 0.70]])
 # Item-frequency profile of a typical basket per merchant type (spend shares follow via price).
-_ITEM_PROFILE: dict[str, dict[str, float]] = {
-    "grocery": {"produce": 18, "dairy": 16, "bakery": 10, "meat": 7, "fish": 3, "dry_goods": 10,
-                "frozen": 5, "snacks": 7, "beverages": 9, "household": 6, "pet_food": 2,
-                "baby": 2, "ready_meals": 4, "leisure_tickets": 0.5},
-    "car_brand": {"vehicles": 0.3, "service": 40, "parts": 30, "accessories": 30},
-}
-
-
-def base_spend_shares(merchant_type: str) -> np.ndarray:
-    """Public default spend shares over the merchant type's categories (sums to 1)."""
-    cats = MERCHANT_TYPES[merchant_type].categories
-    cat = default_catalogue(merchant_type)
-    prof = _ITEM_PROFILE.get(merchant_type, {})
-    w = np.array([prof.get(c, 1.0) * cat.price(c, "standard") for c in cats])
-    return w / w.sum()
-
-
 @dataclass(frozen=True, kw_only=True, eq=False)
 class TwinParams:
     """Per-twin behaviour parameters (float32 arrays of length ``n`` unless noted).
@@ -271,7 +255,9 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
         basket_mean=np.maximum(val["basket_value"], 1.0).astype(F32),
         basket_cv=val["volatility"].astype(F32), items=np.maximum(val["basket_size"], 1.0)
         .astype(F32), category_w=_category_weights(merchant_type, c, rng,
-                                                    _tag_shares(twins_df)),
+                                                    _tag_shares(twins_df),
+                                                    _released_categories(twins_df,
+                                                                         merchant_type)),
         tier_p=tier_p.astype(F32), organic_p=np.clip(val["organic_share"], 0, 1).astype(F32),
         promo_prone=promo.astype(F32), price_sens=price_sens.astype(F32),
         region=c["region"].astype(np.int8),
@@ -347,18 +333,37 @@ def _tag_shares(twins_df: pl.DataFrame) -> dict[str, np.ndarray]:
             .to_numpy() for c in twins_df.columns if c.startswith(TAG_SHARE_PREFIX)}
 
 
+def _released_categories(twins_df: pl.DataFrame, merchant_type: str) -> np.ndarray | None:
+    """(n, C) the owner's released spend share per category (``catshare_<category>``
+    columns, see :func:`twins.hub.category_profile`); NaN rows where none was released."""
+    cats = MERCHANT_TYPES[merchant_type].categories
+    names = [CATEGORY_SHARE_PREFIX + c for c in cats]
+    if not all(n in twins_df.columns for n in names):
+        return None
+    return np.column_stack([twins_df[n].cast(pl.Float32).fill_null(np.nan).to_numpy()
+                            for n in names]).astype(F32)
+
+
 def _category_weights(merchant_type: str, codes: dict[str, np.ndarray],
                       rng: np.random.Generator,
-                      released: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """Spend shares: the public base profile, life-tagged categories set by the tags; the
-    share of a tag's categories is the released one where the twin carries it (see
-    :func:`twins.hub.tag_profile`), else a public default within the tag level."""
+                      released: dict[str, np.ndarray] | None = None,
+                      categories: np.ndarray | None = None) -> np.ndarray:
+    """Spend shares: the base profile, life-tagged categories set by the tags; the share of
+    a tag's categories is the released one where the twin carries it (see
+    :func:`twins.hub.tag_profile`), else a public default within the tag level. The base
+    profile (how a tag's spend splits between its categories, and the untagged categories
+    between themselves) is the owner's released category profile where the twin carries it
+    (``categories`` rows), else the public default :func:`base_spend_shares`."""
     mt = MERCHANT_TYPES[merchant_type]
     n = next(iter(codes.values())).size
     noise = rng.standard_normal((n, len(mt.categories)), dtype=F32)
     noise *= 0.3
     w = np.exp(noise, out=noise)
-    w *= base_spend_shares(merchant_type).astype(F32)[None, :]
+    base = base_spend_shares(merchant_type).astype(F32)[None, :]
+    if categories is not None:
+        known = ~np.isnan(categories).any(axis=1)
+        base = np.where(known[:, None], np.maximum(categories, 1e-6), base).astype(F32)
+    w *= base
     target = np.zeros((n, len(mt.categories)), dtype=F32)
     tagged = np.zeros(len(mt.categories), dtype=bool)
     for tag in LIFE_TAGS:

@@ -143,7 +143,8 @@ def test_campaign_outcomes_counts_and_clamped_cents(grocery_features) -> None:
 
 def test_tag_spend_sums_are_bounded_shares_and_chunk_invariant(small_world) -> None:  # type: ignore[no-untyped-def]
     from retail.load import load_merchant
-    from twins.features import tag_spend_sums
+    from retail.schema import MERCHANT_TYPES
+    from twins.features import CATEGORY_PROFILE, tag_spend_sums
 
     m = load_merchant(small_world / "grocery_1")
     ft = features(m.tables, "grocery", m.info.period_end)
@@ -151,7 +152,13 @@ def test_tag_spend_sums_are_bounded_shares_and_chunk_invariant(small_world) -> N
                            chunk_customers=None)
     chunked = tag_spend_sums(m.tables, "grocery", m.info.period_end, ft, clamp_sek=40_000.0,
                              chunk_customers=97)
-    assert set(whole) == {"pet", "baby", "meat", "fish", "leisure"}
+    assert set(whole) == {"pet", "baby", "meat", "fish", "leisure", CATEGORY_PROFILE}
+    cats, cat_total = whole.pop(CATEGORY_PROFILE)
+    np.testing.assert_array_equal(cats, chunked[CATEGORY_PROFILE][0])
+    assert cats.shape == (len(MERCHANT_TYPES["grocery"].categories),) and (cats >= 0).all()
+    # the clamped category spend adds up to the clamped total (up to per-customer rounding)
+    assert abs(int(cats.sum()) - int(cat_total[0])) <= len(cats) * ft.height
+    assert cat_total[0] == sum(int(t.sum()) for _, t in whole.values()) // len(whole)
     for tag, (part, total) in whole.items():
         assert (part == chunked[tag][0]).all() and (total == chunked[tag][1]).all()
         assert (0 <= part).all() and (part <= total).all()

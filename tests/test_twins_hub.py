@@ -216,3 +216,38 @@ def test_tag_profile_reaches_the_twins_and_their_baskets(env: dict[str, object])
     fits = tagged <= 0.9
     assert fits.mean() > 0.9
     assert np.allclose(params.category_w[fits, baby], share[fits], atol=1e-4)
+
+
+def test_category_profile_reaches_the_twins_baskets(env: dict[str, object]) -> None:
+    from retail.catalogue import base_spend_shares
+    from simulation.params import params_from_twins
+    from twins.hub import category_profile
+    from twins.schema import CATEGORY_SHARE_PREFIX
+
+    rels = env["rels"]  # type: ignore[assignment]
+    rel: Release = rels["grocery_1"]  # type: ignore[index]
+    prof = category_profile(rel)
+    assert prof is not None and prof.shape == base_spend_shares("grocery").shape
+    assert prof.sum() == pytest.approx(1.0) and (prof > 0).all()
+    # the released shares, not the public default: the owner's own split of its spend
+    m = next(m for m in rel.measurements if m.name == "profile:category:cents")
+    raw = np.maximum(m.array().astype(float), 0) / max(m.array().sum(), 1)
+    assert np.abs(prof - raw).sum() < np.abs(base_spend_shares("grocery") - raw).sum()
+    twins = twins_from_releases([rel], n=2000, seed=4, **_fit(env))
+    col = twins[CATEGORY_SHARE_PREFIX + "meat"].to_numpy()
+    assert np.allclose(col, prof[list(rel.domain["category"]).index("meat")])
+    params = params_from_twins(twins, "grocery", seed=4)
+    # untagged categories keep the released proportions between themselves (up to the
+    # per-twin noise): produce vs dairy
+    i, j = params.categories.index("produce"), params.categories.index("dairy")
+    ratio = float(np.median(params.category_w[:, i] / params.category_w[:, j]))
+    assert ratio == pytest.approx(prof[i] / prof[j], rel=0.1)
+    # an older release without the profile: no category columns' values, the public default
+    old = Release.build(**{f: getattr(rel, f) for f in (
+        "schema_version", "release_id", "owner", "merchant_type", "regions", "period", "domain",
+        "privacy_loss", "ledger_entry_id", "ledger_entry_hash", "software_version",
+        "created_at")}, measurements=tuple(m for m in rel.measurements
+                                           if m.name != "profile:category:cents"))
+    assert category_profile(old) is None
+    twins_old = twins_from_releases([old], n=500, seed=4, **_fit(env))
+    assert twins_old[CATEGORY_SHARE_PREFIX + "meat"].null_count() == twins_old.height

@@ -60,7 +60,7 @@ def test_the_release_carries_public_metadata(released: tuple[Path, Release, Path
     _, rel, _ = released
     assert rel.merchant_type == "grocery"
     assert "Göteborg" in rel.regions and rel.period == "2025"
-    assert dict(rel.domain) == release_domain()
+    assert dict(rel.domain) == release_domain(rel.merchant_type)
     names = [m.name for m in rel.measurements]
     assert "marginal:region" in names and "marginal:region,tenure" in names
     assert any(n.startswith("campaign:1:discount:") for n in names)
@@ -99,10 +99,16 @@ def test_budget_split_and_sensitivities(small_world: Path) -> None:
     assert math.isclose(math.fsum(plan.weights), 1.0)
     # tag profile: per level of each grocery life tag, tag spend <= total spend, both clamped
     clamp = round(PROFILE_CLAMP_SEK["grocery"] * 100)
-    assert {q.name.split(":")[1] for q, _ in prof} == {"pet", "baby", "meat", "fish", "leisure"}
+    assert {q.name.split(":")[1] for q, _ in prof} == {"pet", "baby", "meat", "fish", "leisure",
+                                                        "category"}
     for q, _ in prof:
         assert q.attributes == (q.name.split(":")[1],) and q.sensitivity_l2 == clamp
     sums = {q.name: q.counts for q, _ in prof}
+    # category profile: one cell per grocery category, adding up to the clamped total spend
+    cats = sums["profile:category:cents"]
+    assert len(cats) == len(plan.domain["category"]) and (cats >= 0).all()
+    assert abs(int(cats.sum()) - int(sums["profile:pet:total_cents"].sum())) <= len(cats) * (
+        plan.n_customers)
     assert all((sums[f"profile:{t}:tag_cents"] <= sums[f"profile:{t}:total_cents"]).all()
                for t in ("pet", "baby"))
     spend = [q for q, _ in camp if q.name.endswith(":spend_cents")]

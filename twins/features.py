@@ -23,10 +23,10 @@ import numpy as np
 import polars as pl
 
 from retail.schema import MERCHANT_TYPES, TIERS, region_names
-from twins.schema import LIFE_TAGS, SCHEMA
+from twins.schema import CATEGORY_PROFILE, LIFE_TAGS, SCHEMA
 
-__all__ = ["CHUNK_CUSTOMERS", "RHYTHM_MIN_ACTIVE_WEEKS", "features", "tables_of",
-           "tag_spend_sums"]
+__all__ = ["CHUNK_CUSTOMERS", "RHYTHM_MIN_ACTIVE_WEEKS", "features",
+           "tables_of", "tag_spend_sums"]
 
 RHYTHM_MIN_ACTIVE_WEEKS = 8
 _TWO_WEEK_T = 3.0          # Welch t of even vs odd weekly spend
@@ -48,7 +48,7 @@ def tables_of(merchant_tables: Any, name: str) -> pl.LazyFrame:
 
 
 def _transactions(tables: Any, merchant_type: str, start: dt.date, window_days: int,
-                  consenting: pl.LazyFrame) -> pl.LazyFrame:
+                  consenting: pl.LazyFrame, *, with_category: bool = False) -> pl.LazyFrame:
     """Window transactions of consenting customers, keyed by (customer index, day offset).
 
     Strings are hashed once (the join); every later group-by runs on one integer key.
@@ -74,6 +74,8 @@ def _transactions(tables: Any, merchant_type: str, start: dt.date, window_days: 
             pl.col("category").cast(pl.Enum(list(mtype.categories))).to_physical()
             .replace_strict(list(range(len(tag_of))), tag_of, return_dtype=pl.UInt8)
             .alias("tag"),
+            *([pl.col("category").cast(pl.Enum(list(mtype.categories))).to_physical()
+               .cast(pl.UInt8).alias("cat")] if with_category else []),
         )
     )
 
@@ -247,19 +249,22 @@ def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date
                    ) -> dict[str, tuple[Any, Any]]:
     """Owner side: per life tag of this merchant type, the clamped spend on the tag's
     categories and the clamped total spend, summed per level (no, yes) of the customer's
-    tag attribute, in integer cents: ``{tag: (tag_cents[2], total_cents[2])}``.
+    tag attribute, in integer cents: ``{tag: (tag_cents[2], total_cents[2])}``; under
+    ``CATEGORY_PROFILE``, the clamped spend per category of the merchant type summed over all
+    customers and its total: ``(category_cents[C], total_cents[1])``.
 
     Contribution bounding: a customer's window total ``T`` is clamped to ``clamp_sek`` and
-    their tag spend scaled by the same factor (so their share is kept); each customer adds to
-    one cell of each table, by at most ``clamp_sek`` (sensitivity, in cents). Only customers
+    their tag and category spend scaled by the same factor (so their shares are kept); each
+    customer adds to one cell of each tag table, by at most ``clamp_sek``, and to the
+    category vector by at most ``clamp_sek`` in L1 (so in L2) norm (sensitivity, in cents).
+    Only customers
     of ``feature_table`` (the consenting ones, whose tag level it holds) count. Customers are
     processed in chunks of ``chunk_customers`` (``None``: all at once), as in :func:`features`.
     """
     if not clamp_sek > 0:
         raise ValueError(f"clamp_sek: must be > 0, got {clamp_sek}")
     tags = sorted(set(MERCHANT_TYPES[merchant_type].life.values()), key=LIFE_TAGS.index)
-    if not tags:
-        return {}
+    n_cat = len(MERCHANT_TYPES[merchant_type].categories)
     start = period_end - dt.timedelta(days=window_days - 1)
     ids = feature_table.select("customer_id", *tags).with_row_index("cix").with_columns(
         pl.col("cix").cast(pl.Int64))
@@ -271,14 +276,17 @@ def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date
         sub = {"transactions": tx_all.filter(pl.col("customer_id").is_in(
             chunk["customer_id"].implode()))}
         tx = _transactions(sub, merchant_type, start, window_days,
-                           chunk.lazy().select("customer_id", "cix"))
+                           chunk.lazy().select("customer_id", "cix"), with_category=True)
         parts.append(tx.group_by((pl.col("key") // window_days).alias("cix"))
                      .agg(pl.col("amount").sum().alias("spend"),
                           *[(pl.col("amount") * (pl.col("tag") == LIFE_TAGS.index(t))).sum()
-                            .alias(f"tag_{t}") for t in tags])
+                            .alias(f"tag_{t}") for t in tags],
+                          *[(pl.col("amount") * (pl.col("cat") == j)).sum().alias(f"cat_{j}")
+                            for j in range(n_cat)])
                      .collect(engine="streaming"))
     sums = pl.concat(parts) if parts else pl.DataFrame(
-        schema={"cix": pl.Int64, "spend": pl.Float64, **{f"tag_{t}": pl.Float64 for t in tags}})
+        schema={"cix": pl.Int64, "spend": pl.Float64, **{f"tag_{t}": pl.Float64 for t in tags},
+                **{f"cat_{j}": pl.Float64 for j in range(n_cat)}})
     wide = ids.join(sums, on="cix", how="left").fill_null(0.0)
     spend = wide["spend"].clip(0.0, None)
     scale = (clamp_sek / spend).clip(None, 1.0).fill_nan(1.0).fill_null(1.0)
@@ -289,4 +297,9 @@ def tag_spend_sums(merchant_tables: Any, merchant_type: str, period_end: dt.date
         level = wide[t].cast(pl.Int64).to_numpy()
         out[t] = (np.bincount(level, weights=part.to_numpy(), minlength=2).astype(np.int64),
                   np.bincount(level, weights=total.to_numpy(), minlength=2).astype(np.int64))
+    # the category profile: each customer's clamped spend per category (scaled like the
+    # total, so a customer's categories add up to at most the clamp), summed
+    cats = np.array([int((wide[f"cat_{j}"].clip(0.0, None) * scale * 100).round().sum())
+                     for j in range(n_cat)], dtype=np.int64)
+    out[CATEGORY_PROFILE] = (cats, np.array([int(total.sum())], dtype=np.int64))
     return out

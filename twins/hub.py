@@ -35,8 +35,11 @@ import polars as pl
 
 from privacy.release import Measurement as Released
 from privacy.release import Release
+from retail.catalogue import base_spend_shares
 from retail.schema import MERCHANT_TYPES, region_names
 from twins.schema import (
+    CATEGORY_PROFILE,
+    CATEGORY_SHARE_PREFIX,
     LIFE_TAGS,
     SCHEMA,
     TAG_SHARE_PREFIX,
@@ -56,6 +59,7 @@ __all__ = [
     "Cohort",
     "CohortSize",
     "cache_dir",
+    "category_profile",
     "estimate_cohort_size",
     "fit_release",
     "measurements_from_release",
@@ -250,7 +254,7 @@ def twins_from_releases(releases: Sequence[Release], *, n: int, seed: int,
         raise CohortTooSmall(f"cohort ({cohort.describe()}): {exc}") from None
     twins = twins.with_columns(
         pl.col("owner").replace_strict(types, return_dtype=pl.String).alias("merchant_type"))
-    return _with_tag_shares(twins, releases, seed)
+    return _with_category_shares(_with_tag_shares(twins, releases, seed), releases)
 
 
 _YES_SPREAD = 0.6  # a "yes" twin's share is uniform within ±60 % of the released mean
@@ -291,6 +295,55 @@ def tag_profile(release: Release) -> dict[str, tuple[float, float]]:
             shares.append(float(w * r + (1 - w) * mu))
         out[tag] = (shares[0], shares[1])
     return out
+
+
+CATEGORY_PRIOR_REL = 0.5  # sd of a category's public default spend share, relative to it
+
+
+def category_profile(release: Release) -> np.ndarray | None:
+    """The owner's spend share per category of its merchant type, from the release's
+    ``profile:category:cents`` sums: each share's ratio to the noisy total, combined with the
+    public default (:func:`retail.catalogue.base_spend_shares`, sd ``CATEGORY_PRIOR_REL`` of
+    itself) by precision (delta-method noise variance of the ratio), renormalised. None
+    when the release has no category profile (older releases)."""
+    m = next((m for m in release.measurements
+              if m.name == f"{_PROFILE}{CATEGORY_PROFILE}:cents"), None)
+    if m is None:
+        return None
+    sums = np.maximum(m.array().astype(float), 0.0)
+    prior = base_spend_shares(release.merchant_type)
+    if sums.size != prior.size:
+        raise ValueError(f"release of {release.owner}: category profile has {sums.size} "
+                         f"cells, a {release.merchant_type} has {prior.size} categories")
+    total = float(sums.sum())
+    if total <= 0:
+        return prior
+    r = sums / total
+    v = noise_variance(m)
+    var = (v + r * r * v * sums.size) / total ** 2
+    prec_prior = 1.0 / (CATEGORY_PRIOR_REL * prior + 1e-4) ** 2
+    w = np.where(var > 0, (1.0 / np.maximum(var, 1e-300)) / (1.0 / np.maximum(var, 1e-300)
+                                                              + prec_prior), 1.0)
+    out = w * r + (1 - w) * prior
+    return out / out.sum()
+
+
+def _with_category_shares(twins: pl.DataFrame, releases: Sequence[Release]) -> pl.DataFrame:
+    """Add ``catshare_<category>`` per category of the releases' merchant types: the twin's
+    owner's released category profile (:func:`category_profile`); null where the owner
+    released none or its merchant type has no such category."""
+    owner = twins["owner"].to_numpy()
+    cats = sorted({c for r in releases for c in MERCHANT_TYPES[r.merchant_type].categories})
+    cols = {c: np.full(twins.height, np.nan) for c in cats}
+    for r in releases:
+        prof = category_profile(r)
+        if prof is None:
+            continue
+        rows = owner == r.owner
+        for c, share in zip(MERCHANT_TYPES[r.merchant_type].categories, prof, strict=True):
+            cols[c][rows] = share
+    return twins.with_columns(pl.Series(CATEGORY_SHARE_PREFIX + c, v, dtype=pl.Float32)
+                              .fill_nan(None) for c, v in cols.items())
 
 
 def _with_tag_shares(twins: pl.DataFrame, releases: Sequence[Release], seed: int

@@ -15,16 +15,19 @@
 
 Budget split (zCDP ρ; ε requests are converted at the ledger's δ). With campaigns present,
 ``CAMPAIGN_SHARE`` = 25 % of ρ goes to the campaign tables, split over every campaign's
-tables by ``CAMPAIGN_WEIGHTS``; ``PROFILE_SHARE`` = 10 % to the tag spend profile (when the
-merchant type has life-tagged categories); the rest goes to the marginals in proportion to
-the workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`).
+tables by ``CAMPAIGN_WEIGHTS``; ``PROFILE_SHARE`` = 10 % to the spend profile (tag and
+category tables, equal parts); the rest goes to the marginals in proportion to the
+workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`).
 
 Tag spend profile (``profile:<tag>:tag_cents`` / ``…:total_cents`` over the tag attribute):
 per level (no, yes) of each life tag, the summed yearly spend on the tag's categories and the
 summed total spend, each customer's total clamped to ``profile_clamp(merchant type)`` with
 the tag part scaled alike (:func:`twins.features.tag_spend_sums`); the hub turns them into
 the mean share of the tag's categories in a twin's spend (the schema only says whether it is
-at least 3 %).
+at least 3 %). Category spend profile (``profile:category:cents`` over ``category``, the
+merchant type's categories): the same clamped yearly spend per category, summed over all
+customers; the hub turns it into the owner's spend shares per category (how a tag's spend
+splits between its categories, and the untagged categories between themselves).
 
 Per campaign, the exposure counts are released over (arm, redeemed) only, four cells, and
 window spend and discount cost per arm, two cells, so that the sums calibration needs
@@ -36,14 +39,17 @@ Sensitivities (privacy unit: one customer of this owner): each marginal L1 = L2 
 feature row per customer); per campaign, counts 1, spend
 ``twins.outcomes.spend_clamp(merchant type)`` and discount cost ``COST_CLAMP_SEK[merchant
 type]`` in cents (one exposure row per customer per campaign, amounts
-clamped; :mod:`twins.outcomes`).
+clamped; :mod:`twins.outcomes`); each profile table ``profile_clamp(merchant type)`` in
+cents (a customer's clamped spend lands in one cell of a tag table, and spreads over the
+category vector with L1, hence L2, norm at most the clamp).
 
 Measurement names (public, carry no identifier): ``marginal:<a>,<b>`` and
 ``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` / ``…:cost_cents`` /
 ``…:counts_by_<attribute>`` where ``k`` is the campaign's 1-based position in the owner's
 campaign list (the owner's campaign ids are not released; they may name the merchant).
 Campaign tables run over the public pseudo-attributes ``arm`` (treatment, control) and
-``redeemed`` (no, yes), added to the release's domain.
+``redeemed`` (no, yes), the category profile over ``category``; all are added to the
+release's domain.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from privacy.accounting import DpEvent, zcdp_rho_for_epsilon
@@ -67,10 +74,10 @@ from privacy.ledger import Ledger
 from privacy.release import CountQuery, Release, measure_and_release
 from retail.load import load_merchant
 from retail.merchant import Merchant
-from retail.schema import ARMS
+from retail.schema import ARMS, MERCHANT_TYPES
 from twins.features import features, tag_spend_sums
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes, spend_clamp
-from twins.schema import SCHEMA, structural_constants
+from twins.schema import CATEGORY_PROFILE, SCHEMA, structural_constants
 from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
 from twinsim.errors import BudgetExceeded
 
@@ -133,11 +140,14 @@ class OwnerQueries:
                              f"{len(self.queries)} queries")
 
 
-def release_domain() -> dict[str, tuple[str, ...]]:
-    """The public domain of every release: the twin schema plus ``arm`` and ``redeemed``."""
+def release_domain(merchant_type: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The public domain of every release: the twin schema plus ``arm`` and ``redeemed``,
+    and for a merchant type its ``category`` list (the category spend profile)."""
     dom = {a.name: a.levels for a in SCHEMA.attributes}
     dom["arm"] = tuple(ARMS)
     dom["redeemed"] = REDEEMED_LEVELS
+    if merchant_type is not None:
+        dom[CATEGORY_PROFILE] = tuple(MERCHANT_TYPES[merchant_type].categories)
     return dom
 
 
@@ -187,12 +197,19 @@ def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
 
 def _profile_queries(sums: dict[str, tuple[Any, Any]], clamp_sek: float, share: float
                      ) -> tuple[list[CountQuery], list[float]]:
-    """Per life tag: clamped tag-category spend and total spend per level of the tag."""
+    """Per life tag: clamped tag-category spend and total spend per level of the tag; the
+    clamped spend per category (one vector: a customer moves it by at most the clamp in L1,
+    hence in L2, norm)."""
     sens = round(clamp_sek * 100)
     queries = [CountQuery(name=f"{PROFILE_PREFIX}{tag}:{what}", attributes=(tag,),
                           counts=values, sensitivity_l2=sens, sensitivity_l1=sens)
-               for tag, (tag_cents, total_cents) in sums.items()
+               for tag, (tag_cents, total_cents) in sums.items() if tag != CATEGORY_PROFILE
                for what, values in (("tag_cents", tag_cents), ("total_cents", total_cents))]
+    if CATEGORY_PROFILE in sums:
+        queries.append(CountQuery(name=f"{PROFILE_PREFIX}{CATEGORY_PROFILE}:cents",
+                                  attributes=(CATEGORY_PROFILE,),
+                                  counts=np.asarray(sums[CATEGORY_PROFILE][0], dtype=np.int64),
+                                  sensitivity_l2=sens, sensitivity_l1=sens))
     return queries, [share / len(queries)] * len(queries) if queries else []
 
 
@@ -224,7 +241,7 @@ def owner_queries(merchant: Merchant, *, workload: Workload | None = None,
     marg_share = 1.0 - (campaign_share if camp else 0.0) - (PROFILE_SHARE if prof else 0.0)
     total_w = math.fsum(wl.weights)
     weights = [marg_share * w / total_w for w in wl.weights] + camp_w + prof_w
-    return OwnerQueries(domain=release_domain(), queries=tuple(marg + camp + prof),
+    return OwnerQueries(domain=release_domain(mtype), queries=tuple(marg + camp + prof),
                         weights=tuple(weights), n_customers=table.height)
 
 

@@ -25,6 +25,8 @@ import polars as pl
 from retail.schema import MERCHANT_TYPES, region_names
 
 __all__ = [
+    "CATEGORY_PROFILE",
+    "CATEGORY_SHARE_PREFIX",
     "LIFE_TAGS",
     "PLAUSIBLE_ITEMS",
     "SCHEMA",
@@ -42,6 +44,11 @@ TOTAL_ATTRIBUTE = "all"
 # twin table columns ``share_<tag>``: spend share of a life tag's categories, drawn by the hub
 # from the owner's released tag profile (Float32, null where none was released)
 TAG_SHARE_PREFIX = "share_"
+# twin table columns ``catshare_<category>``: the owner's released spend share of a category
+# (Float32, null where none was released)
+CATEGORY_SHARE_PREFIX = "catshare_"
+# the pseudo-attribute (and profile name) of a release's per-category spend sums
+CATEGORY_PROFILE = "category"
 
 # The common life-situation taxonomy (values of ``MerchantType.life``), in a fixed order.
 LIFE_TAGS: tuple[str, ...] = ("pet", "baby", "meat", "fish", "menswear", "car", "leisure", "deli")
