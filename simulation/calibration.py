@@ -13,8 +13,10 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
    strongly uptake follows relevance); their residual spread is the kind's uncertainty;
 2. varies by attribute level as observed: per kind, logit offsets per level of each response
    attribute (frequency, promo_share, tier) are raked so the model's rate per level matches
-   the observed rate per level; each level's observed rate is shrunk toward the pooled rate
-   by ``prior_n`` pseudo-customers (noisy cells with few customers say little);
+   the observed rate per level; each level's observed rate is combined with the model's own
+   rate for the level (scaled to the pooled rate) by precision (binomial + DP noise of the
+   level against a departure worth ``prior_n`` customers: noisy cells say little), and no
+   level's offset exceeds ``LEVEL_OFFSET_MAX`` on the logit scale;
 3. lifts spend as observed: the treated-minus-control spend per exposed customer of each
    campaign sets a factor on the model's visit and basket lifts, solved from two short runs
    of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
@@ -62,8 +64,8 @@ from simulation.response import OfferFeatures, ParametricResponse, Response
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
-__all__ = ["CONTACT_RETENTION_SD", "FACTOR_PRIOR_SD", "LIFT_SD_FLOOR", "PRIOR_RATE_REL",
-           "RELEVANCE_BANDWIDTH", "RELEVANCE_POWER_RANGE", "SHIFT_SD_FLOOR",
+__all__ = ["CONTACT_RETENTION_SD", "FACTOR_PRIOR_SD", "LEVEL_OFFSET_MAX", "LIFT_SD_FLOOR",
+           "PRIOR_RATE_REL", "RELEVANCE_BANDWIDTH", "RELEVANCE_POWER_RANGE", "SHIFT_SD_FLOOR",
            "CalibratedResponse", "CampaignFacts", "FactorFits", "calibrate_response",
            "campaign_facts", "reference_offer"]
 
@@ -71,6 +73,7 @@ F32 = np.float32
 _RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
 _MAX_TWINS = 20_000
 PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relative to it
+LEVEL_OFFSET_MAX = 3.0  # |logit offset| of one attribute level (odds within e^±3 ≈ ×20)
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
 FACTOR_PRIOR_SD = 0.5  # prior sd of a kind's log lift / cost factor around 0 (factor 1)
@@ -365,11 +368,16 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
     pooled = float(np.clip((r_obs * prec_obs + prior * prec_prior) / (prec_obs + prec_prior),
                            1e-4, 0.95))
 
-    def level_prior(attr: str) -> float:
-        # DP noise on a level's redemptions (sd) adds the customers whose expected
-        # redemptions equal that sd to the shrinkage
-        sd = math.sqrt(max(fact.level_counts[attr][2], 0.0))
-        return prior_n + sd / max(pooled, 0.01)
+    def level_weight(attr: str) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, observed rate) per level: a level's observed rate carries binomial noise
+        and the DP noise of its redemption count (sd / n); its departure from the model's
+        own level pattern is a priori that of ``prior_n`` customers."""
+        n, r, var_dp = fact.level_counts[attr]
+        n = np.maximum(n, 1.0)
+        rate = np.clip(np.maximum(r, 0.0) / n, 0.0, 1.0)
+        tau2 = pooled * (1 - pooled) / prior_n
+        var = pooled * (1 - pooled) / n + max(var_dp, 0.0) / n ** 2
+        return tau2 / (tau2 + var), rate
 
     g = 0.0
 
@@ -378,19 +386,21 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
                        shift0={**resp.shift0, kind: g + extra})
 
     for _ in range(iterations):
-        for a, (n, r, _) in fact.level_counts.items():
+        for a, (n, _, _) in fact.level_counts.items():
             if a not in codes:
                 continue
-            m = level_prior(a)
-            target = (np.maximum(r, 0) + m * pooled) / (np.maximum(n, 0) + m)
             rate = _window_rate(params, offer, current(), hold)
             model = np.array([rate[(codes[a] == lv) & active].mean()
                               if ((codes[a] == lv) & active).any() else np.nan
                               for lv in range(len(n))])
+            # without information a level keeps the model's own pattern, at the pooled rate
+            w, observed = level_weight(a)
+            scaled = model * pooled / max(float(rate[active].mean()), 1e-9)
+            target = w * observed + (1 - w) * np.nan_to_num(scaled, nan=pooled)
             step = np.where(np.isnan(model), 0.0, _logit(target) - _logit(model))
             offs[a] = offs[a] + step
             centre = float(offs[a][codes[a]].mean())  # keep the level in the constant
-            offs[a] = offs[a] - centre
+            offs[a] = np.clip(offs[a] - centre, -LEVEL_OFFSET_MAX, LEVEL_OFFSET_MAX)
             g += centre
         g += _solve_shift(pooled, lambda x: float(
             _window_rate(params, offer, current(x), hold)[active].mean()))

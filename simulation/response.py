@@ -111,7 +111,9 @@ class ParametricResponse:
     """Logistic response with documented coefficients.
 
     ``logit p = intercept[kind] + b_depth·depth·geo·(0.5 + price_sens)
-    + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.02)) − b_fee·fee_burden``,
+    + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.02)) − b_fee·fee_burden /
+    (1 + fee_burden)`` (a fee far above the twin's monthly spend deters it no more than one
+    equal to it: some join anyway),
     then ``p_redeem = geo · sigmoid(logit)`` (a far-away offer is rarely taken).
     Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·
     relevance^relevance_power·geo·(0.5 + promo_prone)`` (only takers come more often, and both
@@ -130,7 +132,7 @@ class ParametricResponse:
     b_depth: float = 5.0
     b_promo: float = 2.0
     b_relevance: float = 0.6
-    b_fee: float = 6.0
+    b_fee: float = 3.0
     c_visit: float = 0.8
     c_basket: float = 1.5
     pull_forward: float = 0.5
@@ -159,7 +161,7 @@ class ParametricResponse:
                  + self.b_depth * f.depth * f.geo * (0.5 + params.price_sens)
                  + self.b_promo * (params.promo_prone - 0.5)
                  + self.b_relevance * np.log(np.maximum(f.relevance, 0.02))
-                 - self.b_fee * f.fee_burden)
+                 - self.b_fee * f.fee_burden / (1.0 + f.fee_burden))
         return (f.geo / (1.0 + np.exp(-logit))).astype(F32)
 
     def respond(self, params: TwinParams, features: OfferFeatures) -> Response:

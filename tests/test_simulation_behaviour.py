@@ -342,6 +342,22 @@ def test_deeper_discounts_are_taken_more_often(grocery: TwinParams) -> None:
     assert ps[0] < ps[1] < ps[2]
 
 
+def test_a_membership_fee_deters_but_saturates(grocery: TwinParams) -> None:
+    n = grocery.n
+    model = ParametricResponse()
+
+    def p(burden: float) -> float:
+        f = OfferFeatures(kind="membership", days=60, depth=np.full(n, 0.1, np.float32),
+                          relevance=np.full(n, 0.5, np.float32), geo=np.ones(n, np.float32),
+                          fee_burden=np.full(n, burden, np.float32))
+        return float(model.probability(grocery, f).mean())
+
+    assert p(0.0) > p(0.5) > p(2.0) > p(10.0)
+    # a fee ten times the monthly spend deters about as much as one five times it: the
+    # odds fall by less than a factor 2, not by e^30 as a linear burden term would give
+    assert p(10.0) > 0.5 * p(5.0) > 0
+
+
 def test_calibrate_reproduces_an_observed_rate(grocery: TwinParams) -> None:
     n = grocery.n
     feats = OfferFeatures(kind="discount", days=30, depth=np.full(n, 0.1, np.float32),

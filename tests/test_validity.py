@@ -18,6 +18,7 @@ from retail.offers import Offer, load_offer
 from simulation.calibration import (
     CONTACT_RETENTION_SD,
     FACTOR_PRIOR_SD,
+    LEVEL_OFFSET_MAX,
     RELEVANCE_POWER_RANGE,
     CalibratedResponse,
     FactorFits,
@@ -90,6 +91,19 @@ def test_noisy_or_tiny_campaigns_are_shrunk_toward_the_model(params: TwinParams)
     clear = calibrate_response(_table(0.6, 20_000), params, offers={1: DISCOUNT})
     for resp in (tiny, noisy):
         assert abs(_p(resp, params) - base) < 0.5 * abs(_p(clear, params) - base)
+
+
+def test_level_offsets_stay_bounded_when_a_level_is_extreme(params: TwinParams) -> None:
+    table = _table(0.2, 20_000)
+    # the lowest frequency level: (almost) everyone redeemed, a rate no twin level can match
+    table = table.with_columns(pl.when((pl.col("attribute") == "frequency")
+                                       & (pl.col("level") == 0))
+                               .then(pl.col("n_treated") * 0.99)
+                               .otherwise(pl.col("redeemed_treated")).alias("redeemed_treated"))
+    fit = calibrate_response(table, params, offers={1: DISCOUNT})
+    off = fit.offsets["discount"]["frequency"]
+    assert np.abs(off).max() <= LEVEL_OFFSET_MAX + 1e-9
+    assert off[0] == pytest.approx(off.max())  # the extreme level still leads
 
 
 def test_spend_gap_scales_the_lifts(params: TwinParams) -> None:
