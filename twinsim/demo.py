@@ -324,7 +324,8 @@ def _population(state: DemoState, n: int, seed: int
              if label == own_label else
              twins_from_releases(grocers, n=counts[label], seed=seed + 1, cohort=cohort, **fit)
              for label in counts if counts[label] > 0]
-    return pl.concat(parts), sizes, counts, notes
+    # own and other merchant types carry different catshare_<category> columns: missing -> null
+    return pl.concat(parts, how="diagonal"), sizes, counts, notes
 
 
 def run_demo(state: DemoState, *, n_twins: int = 5000, days: int = 90, replications: int = 10,
