@@ -63,7 +63,7 @@ def release_stages(t: Timer, owner: Path, budget: Any, tmp: Path) -> tuple[Any, 
     table = t.run("features", lambda: features(m.tables, m.info.merchant_type,
                                                m.info.period_end), rows=rows)
     mtype = m.info.merchant_type
-    sums = t.run("tag spend profile", lambda: tag_spend_sums(
+    sums = t.run("spend profile (tags + categories)", lambda: tag_spend_sums(
         m.tables, mtype, m.info.period_end, table, clamp_sek=profile_clamp(mtype)))
     # as release_owner: the transactions are not needed after the features and the profile
     m = dataclasses.replace(m, transactions=m.transactions.clear())
