@@ -90,6 +90,20 @@ def test_membership_earns_fees_and_keeps_customers(small_world: Path) -> None:
     assert t["active_at_end"] > b["active_at_end"]
 
 
+def test_only_customers_who_take_an_offer_up_are_changed_by_it(small_world: Path) -> None:
+    """Non-members of a membership offer (no fee ever paid, nothing redeemed) keep their
+    baseline outcome exactly: the offer's lower churn is the members', no one else's."""
+    offer = Offer(name="Prime", kind="membership", monthly_fee=49, pct=10, days=60)
+    cf = counterfactual(small_world, "grocery_1", offer, days=90)
+    joined = cf.treated.join(cf.baseline, on="customer_id", suffix="_b")
+    outsiders = joined.filter((pl.col("fee_income") == 0) & ~pl.col("redeemed"))
+    assert outsiders.height > 0.5 * joined.height
+    for col in ("visits", "spend", "gross_margin", "active_at_end"):
+        assert (outsiders[col] == outsiders[f"{col}_b"]).all(), col
+    members = joined.filter(pl.col("fee_income") > 0)
+    assert members["active_at_end"].sum() >= members["active_at_end_b"].sum()
+
+
 @pytest.mark.parametrize("offer", [
     Offer(name="points", kind="points", earn_rate=1, point_value=0.03, days=60),
     Offer(name="baby to household", kind="cross_sell", pct=25, trigger_categories=("baby",),

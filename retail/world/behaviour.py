@@ -109,7 +109,7 @@ class Effect:
     line_boost: np.ndarray  # (n,) extra pull of qualifying categories
     tier_shift: float
     stockpile: np.ndarray  # (n,) extra units per redeemed unit
-    churn_mult: np.ndarray  # (n,)
+    churn_mult: np.ndarray  # (n,) hazard multiplier of engaged customers while it runs
     fee_exposure: float = 0.0
     fee_redemption: float = 0.0
     monthly_fee: float = 0.0
@@ -228,7 +228,10 @@ def step_day(day: int, pop: Population, state: State, market: Market, keys: np.n
         _account(day, pop, state, market, v, lines, eff, effect, outcome)
     state.last_visit[v] = day
     state.last_buy[v[vi], c] = day
-    hazard = pop.hazard * eff.churn_mult if eff is not None else pop.hazard
+    # an offer changes the churn of the customers who took it up, no one else's (not the
+    # control arm's, not that of customers outside the campaign's cohort)
+    hazard = (pop.hazard * np.where(eff.engaged, eff.churn_mult, 1.0) if eff is not None
+              else pop.hazard)
     state.active &= ~(u_churn < hazard)
     return lines.day
 
