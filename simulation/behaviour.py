@@ -13,8 +13,9 @@ depend on what the offer did, so treatment and control see the same random numbe
    for its ``days`` only: a membership's benefits and fees end with its window.
 2. Churn: an active twin leaves for good when ``u_churn < hazard · mult``: ``churn_mult``
    for members and points holders in the window, ``contact_churn`` for twins exposed to a
-   per-visit offer (discount, cross-sell) in its window (being contacted with an offer keeps
-   some customers who would have left), 1 otherwise.
+   per-visit offer (discount, cross-sell) in its window (an offer a customer takes keeps some
+   who would have left: the takers' lower churn weighted by the twin's chance of taking it,
+   see :func:`simulation.effects.build_effect`), 1 otherwise.
 3. Visit: when ``u_visit < rate · weekday · (1 + amp·cos(2π(day−phase)/14)) · (1 + lift)``;
    ``lift`` is the offer's visit lift for exposed twins in the window (per-visit offers) or
    for members in the window (membership, points).

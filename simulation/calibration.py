@@ -35,8 +35,8 @@ cross-sell's to those of them who bought a trigger category recently (drawn by e
 probability of that, :func:`_campaign_cohort`).
 
 Not identifiable from the releases, hence priors drawn in every prediction round
-(:meth:`CalibratedResponse.draw`): the contact effect on churn
-(``ParametricResponse.contact_retention`` ± ``CONTACT_RETENTION_SD``) and how steeply the
+(:meth:`CalibratedResponse.draw`): how much less a per-visit offer's takers churn
+(``ParametricResponse.taker_retention`` ± ``TAKER_RETENTION_SD``) and how steeply the
 visit lift grows with relevance (``ParametricResponse.relevance_power``, uniform over
 ``RELEVANCE_POWER_RANGE``; calibration runs at the base model's middle value).
 """
@@ -64,8 +64,9 @@ from simulation.response import OfferFeatures, ParametricResponse, Response
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
-__all__ = ["CONTACT_RETENTION_SD", "FACTOR_PRIOR_SD", "LEVEL_OFFSET_MAX", "LIFT_SD_FLOOR",
+__all__ = ["FACTOR_PRIOR_SD", "LEVEL_OFFSET_MAX", "LIFT_SD_FLOOR",
            "PRIOR_RATE_REL", "RELEVANCE_BANDWIDTH", "RELEVANCE_POWER_RANGE", "SHIFT_SD_FLOOR",
+           "TAKER_RETENTION_SD",
            "CalibratedResponse", "CampaignFacts", "FactorFits", "calibrate_response",
            "campaign_facts", "reference_offer"]
 
@@ -80,7 +81,7 @@ FACTOR_PRIOR_SD = 0.5  # prior sd of a kind's log lift / cost factor around 0 (f
 TRIGGER_LOOKBACK_DAYS = 90  # a cross-sell campaign went to buyers of a trigger in this window
 RELEVANCE_BANDWIDTH = 1.0  # log relevance: campaigns this far apart inform each other ~60 %
 COST_FACTOR_RANGE = (0.25, 8.0)
-CONTACT_RETENTION_SD = 0.12  # prior sd of the contact effect on churn (not identifiable)
+TAKER_RETENTION_SD = 0.12  # prior sd of the takers' lower churn (not identifiable)
 RELEVANCE_POWER_RANGE = (1.0, 2.0)  # prior range of the visit lift's power of relevance
 
 
@@ -213,19 +214,19 @@ class CalibratedResponse:
         ``lift_sd`` and ``cost_sd`` on the log scale), for prediction intervals that include
         the response model's own uncertainty, not only behaviour noise. A kind's lift and
         cost factors move together (one draw): they are fitted jointly to the same spend gap,
-        so more discounted spend goes with more extra spend. The contact effect on churn
-        (``base.contact_retention``) is drawn from its prior (sd ``CONTACT_RETENTION_SD``)."""
+        so more discounted spend goes with more extra spend. How much less takers churn
+        (``base.taker_retention``) is drawn from its prior (sd ``TAKER_RETENTION_SD``)."""
         shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
                   for k, v in self.shift0.items()}
         z = {k: float(rng.normal()) for k in sorted(set(self.lift) | set(self.cost))}
-        # the contact effect on churn is a prior, not fitted: draw it within its prior
-        contact = float(np.clip(rng.normal(self.base.contact_retention, CONTACT_RETENTION_SD),
-                                0.0, 1.0))
+        # the takers' lower churn is a prior, not fitted: draw it within its prior
+        retention = float(np.clip(rng.normal(self.base.taker_retention, TAKER_RETENTION_SD),
+                                  0.0, 1.0))
         # so is how steeply the visit lift grows with relevance (only takers come more often
         # ⇒ relevance², the offer's value as a share of spend ⇒ relevance¹)
         power = float(rng.uniform(*RELEVANCE_POWER_RANGE))
         return replace(self, shift0=shift0, z=z,
-                       base=replace(self.base, contact_retention=contact,
+                       base=replace(self.base, taker_retention=retention,
                                     relevance_power=power))
 
     def factors(self, kind: str, relevance: np.ndarray | None = None,

@@ -67,7 +67,8 @@ class OfferEffect:
     # covered spend of a redeemed visit relative to the average (behaviour.offer_purchase);
     # empty: ones
     cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
-    # churn multiplier of exposed twins in a per-visit offer's window; empty: ones
+    # churn multiplier of an exposed twin in a per-visit offer's window: its takers' lower
+    # churn weighted by its chance of taking the offer; empty: ones
     contact_churn_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
@@ -222,6 +223,9 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
         visit_lift = (visit_lift * ec["trigger_p"]).astype(F32)
     elif offer.kind == "partner":
         p = partner_daily_probability(p, offer.days)
+    contact = resp.contact_churn_mult
+    if offer.kind in ("discount", "cross_sell"):  # only takers churn less: its expected share
+        contact = (1.0 - (1.0 - contact) * np.clip(p, 0.0, 1.0)).astype(F32)
     terms = OfferTerms(mode=_MODE[offer.kind], start=offer.start_day, end=offer.end_day,
                        fee_per_exposure=offer.fee_per_exposure,
                        fee_per_redemption=offer.fee_per_redemption,
@@ -232,7 +236,7 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
                        basket_lift=resp.basket_lift, pull_forward=resp.pull_forward,
                        churn_mult=resp.churn_mult, margin_eligible=ec["margin_eligible"],
                        cross_item=ec["cross_item"], cost_mult=resp.cost_mult,
-                       contact_churn_mult=resp.contact_churn_mult)
+                       contact_churn_mult=contact)
 
 
 def _economics(offer: Offer, params: TwinParams, catalogue: Catalogue) -> dict[str, np.ndarray]:

@@ -149,7 +149,7 @@ class VectorisedEngine:
         if self.terms.mode == "persistent" and window:
             e = np.flatnonzero(self.enrolled)
             alive[e] = self._buf["churn"][e] >= self.hazard[e] * self.e.churn_mult[e]
-        elif self.terms.mode == "per_visit" and window:  # contacted twins churn less
+        elif self.terms.mode == "per_visit" and window:  # (likely) takers churn less
             e = self._exp_idx
             alive[e] = self._buf["churn"][e] >= self.hazard[e] * self.e.contact_churn_mult[e]
         self.active &= alive

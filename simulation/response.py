@@ -74,7 +74,7 @@ class Response:
     churn_mult: np.ndarray
     # covered spend of a redeemed visit relative to the average; empty: ones
     cost_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
-    # churn multiplier of exposed twins in a per-visit offer's window; empty: ones
+    # churn multiplier of a per-visit offer's takers in its window; empty: ones
     contact_churn_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
@@ -122,9 +122,11 @@ class ParametricResponse:
     (a reason to come back), none for partner offers (redeemed at the partner). Basket lift of
     a redeemed visit: ``c_basket·depth·(0.5 + price_sens)``; ``pull_forward`` of that comes out
     of later baskets (per-visit kinds only). Members churn at ``churn_mult`` times the hazard;
-    twins exposed to a discount or cross-sell churn at ``1 − contact_retention·depth`` times it
-    while it runs (the contact effect: an offer keeps some customers who would have left,
-    whether or not they take it; not identifiable from released aggregates, so a prior).
+    the takers of a discount or cross-sell churn at ``1 − taker_retention·depth`` times it
+    while it runs (an offer a customer uses keeps some who would have left; not identifiable
+    from released aggregates, so a prior). ``contact_churn_mult`` is that multiplier; the
+    effect (:func:`simulation.effects.build_effect`) weights it by each exposed twin's chance
+    of taking the offer.
     """
 
     name: str = "parametric"
@@ -137,7 +139,7 @@ class ParametricResponse:
     c_basket: float = 1.5
     pull_forward: float = 0.5
     relevance_power: float = 1.5
-    contact_retention: float = 0.25
+    taker_retention: float = 0.25
     churn_mult: dict[str, float] = field(default_factory=lambda: dict(_CHURN_MULT))
     member_visit_lift: dict[str, float] = field(default_factory=lambda: dict(_MEMBER_VISIT_LIFT))
 
@@ -148,9 +150,9 @@ class ParametricResponse:
         if not 0 <= self.pull_forward <= 1:
             raise ValueError(f"ParametricResponse.pull_forward: must be in [0, 1], got "
                              f"{self.pull_forward}")
-        if not 0 <= self.contact_retention <= 1:
-            raise ValueError(f"ParametricResponse.contact_retention: must be in [0, 1], got "
-                             f"{self.contact_retention}")
+        if not 0 <= self.taker_retention <= 1:
+            raise ValueError(f"ParametricResponse.taker_retention: must be in [0, 1], got "
+                             f"{self.taker_retention}")
         for name in ("b_depth", "b_fee", "c_visit", "c_basket", "relevance_power"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ParametricResponse.{name}: must be >= 0")
@@ -182,7 +184,7 @@ class ParametricResponse:
             basket_lift=(basket if k != "partner" else np.zeros(n)).astype(F32),
             pull_forward=np.full(n, self.pull_forward if per_visit else 0.0, dtype=F32),
             churn_mult=np.full(n, self.churn_mult.get(k, 1.0), dtype=F32),
-            contact_churn_mult=(np.clip(1.0 - self.contact_retention * f.depth, 0.0, 1.0)
+            contact_churn_mult=(np.clip(1.0 - self.taker_retention * f.depth, 0.0, 1.0)
                                 if per_visit else np.ones(n)).astype(F32))
 
     def calibrate(self, params: TwinParams, features: OfferFeatures, *,

@@ -124,13 +124,18 @@ def test_mesa_model_agents_and_datacollector(twins: TwinParams) -> None:
 
 
 @pytest.mark.parametrize("engine", ["vectorised", "reference"])
-def test_contact_effect_keeps_exposed_twins_only_while_the_offer_runs(engine: str) -> None:
+def test_takers_churn_less_only_while_the_offer_runs(engine: str) -> None:
     p = TwinParams.synthetic(400, "grocery", seed=8)
     p = replace(p, churn_hazard=np.full(p.n, 0.01, dtype=np.float32))  # churn to see
     offer = Offer(name="pets", kind="discount", pct=20, categories=("pet_food",),
                   target=("pet=yes",), days=20)
-    e = build_effect(offer, p, response=ParametricResponse(contact_retention=1.0))
-    assert np.allclose(e.contact_churn_mult[e.targeted], 1.0 - 0.2, atol=1e-3)
+    keen = ParametricResponse(taker_retention=1.0)  # most twins take it: an effect to see
+    keen = replace(keen, intercept={**keen.intercept, "discount": 4.0})
+    e = build_effect(offer, p, response=keen)
+    # the takers' multiplier 1 - 0.2, weighted by each twin's chance of taking the offer
+    want = 1.0 - 0.2 * e.p_event[e.targeted]
+    assert np.allclose(e.contact_churn_mult[e.targeted], want, atol=1e-3)
+    assert e.contact_churn_mult[e.targeted].std() > 0
 
     def alive(effect: OfferEffect, days: int) -> np.ndarray:
         return MarketModel(p, effect=effect, engine=engine, seed=9).run(days).active
@@ -139,6 +144,6 @@ def test_contact_effect_keeps_exposed_twins_only_while_the_offer_runs(engine: st
     # common random numbers: a lower hazard only keeps twins, never loses one
     assert np.all(tr >= ct) and tr[e.targeted].sum() > ct[e.targeted].sum()
     np.testing.assert_array_equal(tr[~e.targeted], ct[~e.targeted])
-    # without the contact effect the arms keep the same twins
-    none = build_effect(offer, p, response=ParametricResponse(contact_retention=0.0))
+    # without the takers' lower churn the arms keep the same twins
+    none = build_effect(offer, p, response=replace(keen, taker_retention=0.0))
     np.testing.assert_array_equal(alive(none, 20), ct)

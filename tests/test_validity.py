@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from retail.offers import Offer, load_offer
 from simulation.calibration import (
-    CONTACT_RETENTION_SD,
     FACTOR_PRIOR_SD,
     LEVEL_OFFSET_MAX,
     RELEVANCE_POWER_RANGE,
+    TAKER_RETENTION_SD,
     CalibratedResponse,
     FactorFits,
     _campaign_cohort,
@@ -147,10 +147,10 @@ def test_drawn_responses_vary_the_priors_within_their_ranges(params: TwinParams)
     fit = calibrate_response(_table(0.3, 20_000, cost=30.0, spend_gap=60.0), params,
                              offers={1: DISCOUNT})
     draws = [fit.draw(np.random.default_rng(s)) for s in range(40)]
-    contact = np.array([d.base.contact_retention for d in draws])
+    retention = np.array([d.base.taker_retention for d in draws])
     power = np.array([d.base.relevance_power for d in draws])
-    assert np.all((contact >= 0) & (contact <= 1)) and contact.std() > 0.05
-    assert abs(contact.mean() - fit.base.contact_retention) < 3 * CONTACT_RETENTION_SD / 6
+    assert np.all((retention >= 0) & (retention <= 1)) and retention.std() > 0.05
+    assert abs(retention.mean() - fit.base.taker_retention) < 3 * TAKER_RETENTION_SD / 6
     assert np.all((power >= RELEVANCE_POWER_RANGE[0]) & (power <= RELEVANCE_POWER_RANGE[1]))
     lifts = np.array([d.factors("discount")[0] for d in draws])
     assert lifts.std() > 0 and fit.factors("discount")[0] == pytest.approx(
