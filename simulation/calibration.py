@@ -7,16 +7,23 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
 
 1. redeems at the observed rate: per offer kind, a logit shift makes the twins' redemption
    over a past campaign's window match the share observed in its treated arm (see
-   ``_window_rate`` for what is matched); the observed rate is first combined with the
-   uncalibrated model's rate by precision (binomial + DP noise vs ``PRIOR_RATE_REL``). Across
-   a kind's campaigns the shifts are regressed on the campaigns' mean log relevance (how
-   strongly uptake follows relevance); their residual spread is the kind's uncertainty;
+   ``_window_rate`` for what is matched); the matched rate is the posterior mean of the
+   treated arm's rate given its noisy redemption count (binomial + DP noise) and a weak
+   prior around the uncalibrated model's rate (``PRIOR_LOGIT_SD`` on the logit scale: the
+   model's intercepts are guesses, so only a campaign that says little stays near them;
+   :func:`posterior_rate`). Across a kind's campaigns the shifts are regressed on the
+   campaigns' mean log relevance (how strongly uptake follows relevance), each weighted by
+   its precision (its rate's posterior variance plus an assumed spread of campaigns around
+   the model, ``SHIFT_SD_FLOOR``²); their residual spread and the rates' posterior sd are
+   the kind's uncertainty;
 2. varies by attribute level as observed: per kind, logit offsets per level of each response
    attribute (frequency, promo_share, tier) are raked so the model's rate per level matches
    the observed rate per level; each level's observed rate is combined with the model's own
    rate for the level (scaled to the pooled rate) by precision (binomial + DP noise of the
    level against a departure worth ``prior_n`` customers: noisy cells say little), and no
-   level's offset exceeds ``LEVEL_OFFSET_MAX`` on the logit scale;
+   level's offset exceeds ``LEVEL_OFFSET_MAX`` on the logit scale; a kind's offsets are its
+   campaigns' weighted by their redeemers (a campaign few took up says little about who
+   takes such offers up, however many customers it reached);
 3. lifts spend as observed: the treated-minus-control spend per exposed customer of each
    campaign sets a factor on the model's visit and basket lifts, solved from two short runs
    of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
@@ -36,7 +43,9 @@ probability of that, :func:`_campaign_cohort`).
 
 Not identifiable from the releases, hence priors drawn in every prediction round
 (:meth:`CalibratedResponse.draw`): how much less a per-visit offer's takers churn
-(``ParametricResponse.taker_retention`` ± ``TAKER_RETENTION_SD``) and how steeply the
+(``ParametricResponse.taker_retention`` ± ``TAKER_RETENTION_SD``), the share of a
+redeemed visit's extra goods bought ahead of later baskets (``ParametricResponse.
+pull_forward`` ± ``PULL_FORWARD_SD``) and how steeply the
 visit lift grows with relevance (``ParametricResponse.relevance_power``, uniform over
 ``RELEVANCE_POWER_RANGE``; calibration runs at the base model's middle value).
 """
@@ -64,16 +73,29 @@ from simulation.response import OfferFeatures, ParametricResponse, Response
 from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, spend_clamp
 from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
-__all__ = ["FACTOR_PRIOR_SD", "LEVEL_OFFSET_MAX", "LIFT_SD_FLOOR",
-           "PRIOR_RATE_REL", "RELEVANCE_BANDWIDTH", "RELEVANCE_POWER_RANGE", "SHIFT_SD_FLOOR",
-           "TAKER_RETENTION_SD",
-           "CalibratedResponse", "CampaignFacts", "FactorFits", "calibrate_response",
-           "campaign_facts", "reference_offer"]
+__all__ = [
+    "FACTOR_PRIOR_SD",
+    "LEVEL_OFFSET_MAX",
+    "LIFT_SD_FLOOR",
+    "PRIOR_LOGIT_SD",
+    "PULL_FORWARD_SD",
+    "RELEVANCE_BANDWIDTH",
+    "RELEVANCE_POWER_RANGE",
+    "SHIFT_SD_FLOOR",
+    "TAKER_RETENTION_SD",
+    "CalibratedResponse",
+    "CampaignFacts",
+    "FactorFits",
+    "calibrate_response",
+    "campaign_facts",
+    "posterior_rate",
+    "reference_offer",
+]
 
 F32 = np.float32
 _RECENT = SCHEMA["recency"].code("30_60d")  # last purchase within 60 days
 _MAX_TWINS = 20_000
-PRIOR_RATE_REL = 0.25  # sd of the uncalibrated model's redemption rate, relative to it
+PRIOR_LOGIT_SD = 1.5  # prior sd of a campaign's logit redemption rate around the model's
 LEVEL_OFFSET_MAX = 3.0  # |logit offset| of one attribute level (odds within e^±3 ≈ ×20)
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
@@ -82,6 +104,7 @@ TRIGGER_LOOKBACK_DAYS = 90  # a cross-sell campaign went to buyers of a trigger 
 RELEVANCE_BANDWIDTH = 1.0  # log relevance: campaigns this far apart inform each other ~60 %
 COST_FACTOR_RANGE = (0.25, 8.0)
 TAKER_RETENTION_SD = 0.12  # prior sd of the takers' lower churn (not identifiable)
+PULL_FORWARD_SD = 0.15  # prior sd of the share of a lift bought ahead (not identifiable)
 RELEVANCE_POWER_RANGE = (1.0, 2.0)  # prior range of the visit lift's power of relevance
 
 
@@ -100,6 +123,8 @@ class CampaignFacts:
     level_counts: Mapping[str, tuple[np.ndarray, np.ndarray, float]]
     var_redeemed: float = 0.0  # DP noise variance of redeemed_treated
     var_spend: float = 0.0  # DP noise variance of spend_treated (= of spend_control), SEK²
+    cov_spend: float = 0.0  # DP noise covariance of spend_treated and spend_control, SEK²
+    var_n: float = 0.0  # DP noise variance of n_treated (= of n_control)
     cost_treated: float | None = None  # discount cost given to the treated arm, SEK
     var_cost: float = 0.0  # its DP noise variance, SEK²
 
@@ -113,6 +138,16 @@ class CampaignFacts:
     @property
     def redemption_rate(self) -> float:
         return float(np.clip(self.redeemed_treated / max(self.n_treated, 1.0), 1e-4, 0.95))
+
+    @property
+    def var_incremental_spend(self) -> float:
+        """DP noise variance of :attr:`incremental_spend` (SEK² per customer²): of the arms'
+        spend totals and, to first order, of the arm sizes they are divided by."""
+        nt, nc = max(self.n_treated, 1.0), max(self.n_control, 1.0)
+        spend = self.var_spend * (1 / nt ** 2 + 1 / nc ** 2) - 2 * self.cov_spend / (nt * nc)
+        sizes = self.var_n * ((self.spend_treated / nt ** 2) ** 2
+                              + (self.spend_control / nc ** 2) ** 2)
+        return max(spend, 0.0) + sizes
 
     @property
     def incremental_spend(self) -> float:
@@ -152,6 +187,8 @@ def campaign_facts(table: pl.DataFrame, owner: str | None = None) -> list[Campai
             spend_treated=s["spend_treated_cents"] / 100.0,
             spend_control=s["spend_control_cents"] / 100.0, level_counts=levels,
             var_redeemed=float(s["var_redeemed"]), var_spend=float(s["var_spend_cents"]) / 1e4,
+            cov_spend=float(s.get("cov_spend_cents") or 0.0) / 1e4,
+            var_n=float(s.get("var_n") or 0.0),
             cost_treated=None if cost is None else cost / 100.0,
             var_cost=float(s["var_cost_cents"] or 0.0) / 1e4))
     return out
@@ -222,11 +259,14 @@ class CalibratedResponse:
         # the takers' lower churn is a prior, not fitted: draw it within its prior
         retention = float(np.clip(rng.normal(self.base.taker_retention, TAKER_RETENTION_SD),
                                   0.0, 1.0))
+        # so is the share of a redeemed visit's extra goods bought ahead of later baskets: the
+        # post-campaign dip is within the sampling noise of a campaign's post-window spend
+        pull = float(np.clip(rng.normal(self.base.pull_forward, PULL_FORWARD_SD), 0.0, 1.0))
         # so is how steeply the visit lift grows with relevance (only takers come more often
         # ⇒ relevance², the offer's value as a share of spend ⇒ relevance¹)
         power = float(rng.uniform(*RELEVANCE_POWER_RANGE))
         return replace(self, shift0=shift0, z=z,
-                       base=replace(self.base, taker_retention=retention,
+                       base=replace(self.base, taker_retention=retention, pull_forward=pull,
                                     relevance_power=power))
 
     def factors(self, kind: str, relevance: np.ndarray | None = None,
@@ -347,10 +387,35 @@ def _log_rel(relevance: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(relevance, dtype=float), 0.02))
 
 
+def posterior_rate(redeemed: float, n: float, var_dp: float, prior_rate: float,
+                   prior_sd: float = PRIOR_LOGIT_SD) -> tuple[float, float]:
+    """(posterior mean rate, posterior sd of its logit) of a treated arm's redemption rate.
+
+    The released count is ``redeemed`` ≈ Normal(n·r, n·r(1−r) + var_dp) (binomial sampling
+    plus the DP noise of the count, which may make it negative); the prior is normal on the
+    logit scale around ``prior_rate`` with sd ``prior_sd``. Evaluated on a grid of logits,
+    so a count far below its noise neither becomes a rate of 0 nor pulls the rate to the
+    prior harder than it should.
+    """
+    n = max(float(n), 1.0)
+    theta = np.linspace(-12.0, 3.0, 1501)
+    r = 1.0 / (1.0 + np.exp(-theta))
+    var = n * r * (1.0 - r) + max(float(var_dp), 0.0) + 0.25  # + rounding of the count
+    mu0 = float(_logit(np.array([prior_rate]))[0])
+    logp = -0.5 * (float(redeemed) - n * r) ** 2 / var - 0.5 * np.log(var) \
+        - 0.5 * ((theta - mu0) / prior_sd) ** 2
+    w = np.exp(logp - logp.max())
+    w /= w.sum()
+    mean_theta = float(w @ theta)
+    return float(np.clip(w @ r, 1e-4, 0.95)), float(np.sqrt(w @ (theta - mean_theta) ** 2))
+
+
 def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
                         resp: CalibratedResponse, prior_n: float, iterations: int = 3,
-                        hold: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], float]:
-    """Centred level offsets and the constant logit shift reproducing one campaign."""
+                        hold: np.ndarray | None = None
+                        ) -> tuple[dict[str, np.ndarray], float, float, float]:
+    """Centred level offsets and the constant logit shift reproducing one campaign, the
+    matched (posterior mean) redemption rate and the posterior sd of its logit."""
     kind = offer.kind
     table = params.attributes
     assert table is not None
@@ -358,16 +423,11 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
     codes = {a: table[a].to_numpy().astype(np.int64) for a in offs if a in table.columns}
     active = params.active
     if not active.any():
-        return offs, 0.0
-    # few (noisy) exposures say little: shrink the observed rate toward the model's own
-    # precision-weighted: the model's own rate (sd PRIOR_RATE_REL of itself) against the
-    # observed rate (binomial and DP noise); tiny or very noisy campaigns stay near the model
+        return offs, 0.0, 0.0, PRIOR_LOGIT_SD
+    # few (noisy) exposures say little: tiny or very noisy campaigns stay near the model
     prior = float(_window_rate(params, offer, resp, hold)[active].mean())
-    r_obs, n_obs = fact.redemption_rate, max(fact.n_treated, 1.0)
-    prec_obs = 1.0 / (r_obs * (1 - r_obs) / n_obs + fact.var_redeemed / n_obs ** 2)
-    prec_prior = 1.0 / (PRIOR_RATE_REL * prior + 0.01) ** 2
-    pooled = float(np.clip((r_obs * prec_obs + prior * prec_prior) / (prec_obs + prec_prior),
-                           1e-4, 0.95))
+    pooled, sd_logit = posterior_rate(fact.redeemed_treated, fact.n_treated,
+                                      fact.var_redeemed, prior)
 
     def level_weight(attr: str) -> tuple[np.ndarray, np.ndarray]:
         """(weight, observed rate) per level: a level's observed rate carries binomial noise
@@ -405,7 +465,7 @@ def _calibrate_campaign(params: TwinParams, offer: Offer, fact: CampaignFacts,
             g += centre
         g += _solve_shift(pooled, lambda x: float(
             _window_rate(params, offer, current(x), hold)[active].mean()))
-    return offs, g
+    return offs, g, pooled, sd_logit
 
 
 def _spread(values: np.ndarray, weights: np.ndarray, floor: float) -> float:
@@ -466,8 +526,7 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
                          float(tr.totals.cost.sum()) / exposed])
 
     nt, nc = max(fact.n_treated, 1.0), max(fact.n_control, 1.0)
-    se_spend = math.sqrt(sd_spend ** 2 * (1 / nt + 1 / nc)
-                         + fact.var_spend * (1 / nt ** 2 + 1 / nc ** 2)) + 1e-9
+    se_spend = math.sqrt(sd_spend ** 2 * (1 / nt + 1 / nc) + fact.var_incremental_spend) + 1e-9
     obs_spend = fact.incremental_spend
     has_cost = fact.cost_treated is not None and kind != "partner"
     obs_cost = max(fact.cost_treated or 0.0, 0.0) / nt
@@ -497,6 +556,21 @@ def _lift_and_cost(params: TwinParams, offer: Offer, fact: CampaignFacts,
     info_f = (d_f * f) ** 2 / se_spend ** 2
     info_k = (d_k * k) ** 2 / se_cost ** 2 if has_cost else 0.0
     return f, info_f, k, info_k
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CampaignFit:
+    """What one past campaign says about its kind (see :func:`calibrate_response`)."""
+
+    redeemers: float  # treated customers who redeemed (posterior mean)
+    x: float  # mean log relevance of the twins it went to
+    offsets: dict[str, np.ndarray]
+    shift: float
+    sd_logit: float  # posterior sd of its logit redemption rate
+    lift: float
+    info_lift: float
+    cost: float
+    info_cost: float
 
 
 def _campaign_cohort(params: TwinParams, offer: Offer, rng: np.random.Generator
@@ -535,8 +609,7 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
         recent = np.sort(rng.choice(recent, _MAX_TWINS, replace=False))
     twins = params.subset(recent if recent.size else np.arange(params.n))
     resp = CalibratedResponse(base=base or ParametricResponse())
-    by_kind: dict[str, list[tuple[float, float, dict[str, np.ndarray], float, float,
-                                  float, float, float]]] = {}
+    by_kind: dict[str, list[_CampaignFit]] = {}
     facts = campaign_facts(table, owner)
     for fact in facts:
         if fact.kind not in resp.base.intercept or fact.n_treated < 1:
@@ -545,36 +618,47 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
         offer = known if known is not None else reference_offer(fact.kind, params.merchant_type)
         offer = replace(offer, start_day=0, target=())
         cohort, hold = _campaign_cohort(twins, offer, rng)
-        offs, g = _calibrate_campaign(cohort, offer, fact, resp, prior_n, hold=hold)
+        offs, g, rate, sd_logit = _calibrate_campaign(cohort, offer, fact, resp, prior_n,
+                                                      hold=hold)
         one = replace(resp, offsets={**resp.offsets, fact.kind: offs},
                       shift0={**resp.shift0, fact.kind: g})
         lift, info, cost, info_c = _lift_and_cost(cohort, offer, fact, one, seed, hold)
         rel = build_effect(offer, cohort).eligible_share if fact.kind == "discount" else (
             np.ones(cohort.n))
-        by_kind.setdefault(fact.kind, []).append(
-            (max(fact.n_treated, 1.0), float(_log_rel(rel).mean()), offs, g, lift, info,
-             cost, info_c))
+        by_kind.setdefault(fact.kind, []).append(_CampaignFit(
+            redeemers=rate * max(fact.n_treated, 1.0), x=float(_log_rel(rel).mean()),
+            offsets=offs,
+            shift=g, sd_logit=sd_logit, lift=lift, info_lift=info, cost=cost,
+            info_cost=info_c))
     offsets, shift0, slope, ref, lifts, sd_g, sd_f = {}, {}, {}, {}, {}, {}, {}
     costs, sd_c, fits = {}, {}, {}
     for kind, items in by_kind.items():
-        w = np.array([i[0] for i in items])
+        # who takes a kind's offers up: the campaigns' level patterns by their redeemers (a
+        # campaign few took up says little about who does, however many it reached)
+        r = np.array([i.redeemers for i in items])
+        offsets[kind] = {a: sum(ri * i.offsets[a] for ri, i in zip(r / r.sum(), items,
+                                                                     strict=True))
+                         for a in items[0].offsets}
+        # how much: the campaigns' shifts by their precision, the assumed spread of
+        # campaigns around the kind's model (SHIFT_SD_FLOOR) added to their own noise
+        w = np.array([1.0 / (i.sd_logit ** 2 + SHIFT_SD_FLOOR ** 2) for i in items])
         w = w / w.sum()
-        offsets[kind] = {a: sum(wi * i[2][a] for wi, i in zip(w, items, strict=True))
-                         for a in items[0][2]}
         shift0[kind], slope[kind], ref[kind] = _relevance_fit(
-            [(i[0], i[1], i[3]) for i in items])
-        # how much the kind's campaigns disagree once relevance is accounted for: the
-        # response model's error on a new offer of that kind (floors: assumed minimums)
-        resid = np.array([i[3] - (shift0[kind] + slope[kind] * (i[1] - ref[kind]))
+            [(wi, i.x, i.shift) for wi, i in zip(w, items, strict=True)])
+        # how much the kind's campaigns disagree once relevance is accounted for (the
+        # response model's error on a new offer of that kind) and how uncertain each
+        # campaign's own rate is (sampling + DP noise); the floor is an assumed minimum
+        resid = np.array([i.shift - (shift0[kind] + slope[kind] * (i.x - ref[kind]))
                           for i in items])
-        sd_g[kind] = _spread(resid, w, SHIFT_SD_FLOOR)
+        own = float(np.sum(w ** 2 * np.array([i.sd_logit for i in items]) ** 2))
+        sd_g[kind] = max(math.sqrt(_spread(resid, w, 0.0) ** 2 + own), SHIFT_SD_FLOOR)
         # lift and cost factors: per campaign, combined for a new offer by relevance
         # (FactorFits.local); the pooled values (all campaigns, no kernel) are reported
-        fits[kind] = FactorFits(x=tuple(i[1] for i in items),
-                                log_lift=tuple(math.log(i[4]) for i in items),
-                                info_lift=tuple(i[5] for i in items),
-                                log_cost=tuple(math.log(i[6]) for i in items),
-                                info_cost=tuple(i[7] for i in items))
+        fits[kind] = FactorFits(x=tuple(i.x for i in items),
+                                log_lift=tuple(math.log(i.lift) for i in items),
+                                info_lift=tuple(i.info_lift for i in items),
+                                log_cost=tuple(math.log(i.cost) for i in items),
+                                info_cost=tuple(i.info_cost for i in items))
         pooled = replace(fits[kind], x=(0.0,) * len(items))
         m, sd_f[kind] = pooled.local(0.0, "lift")
         lifts[kind] = math.exp(m)

@@ -191,6 +191,64 @@ def test_response_table_reads_the_earlier_layout() -> None:
     assert levels["redeemed_treated"].to_list() == counts[0, 1].tolist()
 
 
+def _campaign_release(rng: np.random.Generator, *, counts: np.ndarray, spend: np.ndarray,
+                      levels: np.ndarray, sd: dict[str, float]) -> Release:
+    """A release of one discount campaign with the current layout; each table's cells get
+    Gaussian noise of sd ``sd[table]`` (numpy noise: a test fixture, not a release path)."""
+    from privacy.release import RELEASE_SCHEMA_VERSION, Measurement
+    from twins.release import release_domain
+
+    def meas(what: str, attrs: tuple[str, ...], arr: np.ndarray) -> Measurement:
+        noisy = np.rint(arr.reshape(-1) + rng.normal(0, sd[what], arr.size)).astype(int)
+        return Measurement(name=f"campaign:1:discount:{what}", attributes=attrs,
+                           counts=tuple(int(x) for x in noisy), mechanism="gaussian",
+                           scale=sd[what], rho=0.0, epsilon=0.0, sensitivity=1)
+
+    tables = (meas("counts", ("arm", "redeemed"), counts),
+              meas("spend_cents", ("arm",), spend),
+              meas("spend_diff_cents", (), np.array([spend[0] - spend[1]])),
+              meas("cost_cents", ("arm",), np.array([5_000_000, 0])),
+              meas("counts_by_frequency", ("arm", "redeemed", "frequency"), levels))
+    return Release.build(schema_version=RELEASE_SCHEMA_VERSION, release_id="r",
+                         owner="own", merchant_type="grocery", regions=("Stockholm",),
+                         period="2025", domain=release_domain(), measurements=tables,
+                         privacy_loss={"rho": 0.0, "epsilon": 0.0, "delta": 0.0},
+                         ledger_entry_id=0, ledger_entry_hash="none",
+                         software_version="test", created_at="test")
+
+
+def test_response_table_combines_the_spend_gap_and_the_redemption_counts() -> None:
+    """The spend gap from both the arm totals and the difference cell, the redemptions from
+    the totals and the per-level table: unbiased, with the variance the table reports, and
+    less noisy than the arm totals (or the totals' redemption cell) alone."""
+    from simulation.calibration import campaign_facts
+
+    rng = np.random.default_rng(11)
+    levels = rng.multinomial(20_000, np.full(7, 1 / 7), size=(2, 2))
+    levels[1, 1] = 0  # the control arm never redeems
+    counts = levels.sum(axis=2)
+    n_t, n_c = counts[0].sum(), counts[1].sum()
+    spend = np.array([n_t * 32_000, n_c * 30_000])  # a 20 SEK gap per customer
+    sd = {"counts": 4.0, "counts_by_frequency": 2.0, "spend_cents": 3e6,
+          "spend_diff_cents": 1e6, "cost_cents": 1e5}
+    gaps, reds, facts = [], [], []
+    for _ in range(400):
+        fact = campaign_facts(response_table([_campaign_release(
+            rng, counts=counts, spend=spend, levels=levels, sd=sd)]))[0]
+        gaps.append(fact.incremental_spend)
+        reds.append(fact.redeemed_treated)
+        facts.append(fact)
+    gaps_a, reds_a = np.array(gaps), np.array(reds)
+    assert abs(gaps_a.mean() - 20.0) < 4 * gaps_a.std() / math.sqrt(gaps_a.size)
+    reported = facts[0].var_incremental_spend
+    assert gaps_a.var() == pytest.approx(reported, rel=0.25)
+    arms_only = 2 * sd["spend_cents"] ** 2 / 1e4 / n_t ** 2
+    assert reported < 0.5 * arms_only
+    assert abs(reds_a.mean() - counts[0, 1]) < 4 * reds_a.std() / math.sqrt(reds_a.size)
+    assert reds_a.var() == pytest.approx(facts[0].var_redeemed, rel=0.25)
+    assert facts[0].var_redeemed < 0.8 * sd["counts"] ** 2
+
+
 def test_tag_profile_reaches_the_twins_and_their_baskets(env: dict[str, object]) -> None:
     from simulation.params import params_from_twins
     from twins.hub import tag_profile

@@ -117,6 +117,18 @@ def test_budget_split_and_sensitivities(small_world: Path) -> None:
     assert cost and all(q.sensitivity_l2 == round(COST_CLAMP_SEK["grocery"] * 100) for q in cost)
     # amounts per arm only, counts per (arm, redeemed); per-level counts one attribute at a time
     assert all(q.attributes == ("arm",) for q in spend + cost)
+    # the spend gap again as one cell (treated minus control), at the spend's sensitivity
+    diff = {q.name: q for q, _ in camp if q.name.endswith(":spend_diff_cents")}
+    assert len(diff) == len(spend)
+    for q in spend:
+        d = diff[q.name.replace(":spend_cents", ":spend_diff_cents")]
+        assert d.attributes == () and d.counts.tolist() == [int(q.counts[0] - q.counts[1])]
+        assert d.sensitivity_l2 == q.sensitivity_l2
+    # a partner offer gives no discount: no cost table for it, one for every other campaign
+    kinds = {q.name.split(":")[1]: q.name.split(":")[2] for q, _ in camp}
+    assert {q.name.split(":")[1] for q in cost} == {k for k, kind in kinds.items()
+                                                     if kind != "partner"}
+    assert "partner" in kinds.values()
     by_level = [q for q, _ in camp if ":counts_by_" in q.name]
     assert by_level and all(len(q.attributes) == 3 for q in by_level)
     # each campaign's counts still add up to its exposures in every table

@@ -18,12 +18,14 @@ from retail.offers import Offer, load_offer
 from simulation.calibration import (
     FACTOR_PRIOR_SD,
     LEVEL_OFFSET_MAX,
+    PRIOR_LOGIT_SD,
     RELEVANCE_POWER_RANGE,
     TAKER_RETENTION_SD,
     CalibratedResponse,
     FactorFits,
     _campaign_cohort,
     calibrate_response,
+    posterior_rate,
 )
 from simulation.effects import build_effect, trigger_recent
 from simulation.params import TwinParams
@@ -86,11 +88,27 @@ def test_calibration_follows_the_observed_rate(params: TwinParams) -> None:
 
 def test_noisy_or_tiny_campaigns_are_shrunk_toward_the_model(params: TwinParams) -> None:
     base = _p(ParametricResponse(), params)
-    tiny = calibrate_response(_table(0.6, 30), params, offers={1: DISCOUNT})
+    moved = [abs(_p(calibrate_response(_table(0.6, n), params, offers={1: DISCOUNT}), params)
+                 - base) for n in (2, 30, 20_000)]
+    assert moved[0] < moved[1] < moved[2]  # the more customers, the closer to what they did
+    assert moved[0] < 0.6 * moved[2]
     noisy = calibrate_response(_table(0.6, 20_000, var=1e8), params, offers={1: DISCOUNT})
-    clear = calibrate_response(_table(0.6, 20_000), params, offers={1: DISCOUNT})
-    for resp in (tiny, noisy):
-        assert abs(_p(resp, params) - base) < 0.5 * abs(_p(clear, params) - base)
+    assert abs(_p(noisy, params) - base) < 0.5 * moved[2]
+
+
+def test_posterior_rate_weighs_the_count_against_its_noise() -> None:
+    clear, sd_clear = posterior_rate(6_000, 20_000, 0.0, prior_rate=0.05)
+    assert clear == pytest.approx(0.3, abs=0.003) and sd_clear < 0.02
+    # DP noise far above the count: the (weak) prior decides, with its own uncertainty
+    lost, sd_lost = posterior_rate(6_000, 20_000, 1e10, prior_rate=0.05)
+    assert lost == pytest.approx(0.05 * math.exp(PRIOR_LOGIT_SD ** 2 / 2), rel=0.6)
+    assert sd_lost == pytest.approx(PRIOR_LOGIT_SD, rel=0.05)
+    # a count pushed below zero by noise is a small rate, not zero, and an uncertain one
+    neg, sd_neg = posterior_rate(-40, 2_000, 45.0 ** 2, prior_rate=0.01)
+    assert 1e-4 < neg < 0.01 and sd_neg > 0.5
+    # noise of a few percent of the count moves the rate, not toward the prior
+    noisy, _ = posterior_rate(340, 4_250, 44.0 ** 2, prior_rate=0.01)
+    assert noisy == pytest.approx(340 / 4_250, rel=0.05)
 
 
 def test_level_offsets_stay_bounded_when_a_level_is_extreme(params: TwinParams) -> None:

@@ -41,6 +41,7 @@ from twins.schema import (
     CATEGORY_PROFILE,
     CATEGORY_SHARE_PREFIX,
     LIFE_TAGS,
+    NO_COST_KINDS,
     SCHEMA,
     TAG_SHARE_PREFIX,
     TOTAL_ATTRIBUTE,
@@ -390,6 +391,28 @@ _RESPONSE_COLUMNS = ("n_treated", "n_control", "redeemed_treated", "redeemed_con
                      "cost_control_cents")
 
 
+def _combine(estimates: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Inverse-variance mean of independent (value, noise variance) estimates of one
+    quantity, and its variance; an exact one (variance 0) wins."""
+    exact = [v for v, var in estimates if var <= 0]
+    if exact:
+        return float(exact[0]), 0.0
+    w = np.array([1.0 / var for _, var in estimates])
+    x = np.array([v for v, _ in estimates], dtype=float)
+    return float(w @ x / w.sum()), float(1.0 / w.sum())
+
+
+def _with_difference(s_t: float, s_c: float, var_arm: float, diff: float, var_diff: float
+                     ) -> tuple[float, float, float, float]:
+    """The arms' totals given also their released difference: the least-squares estimate
+    (treated, control, variance of each, their covariance). The sum of the arms comes from
+    the arm cells alone, their difference from both the arm cells and the difference cell."""
+    d, var_d = _combine([(s_t - s_c, 2.0 * var_arm), (diff, var_diff)])
+    total, var_total = s_t + s_c, 2.0 * var_arm
+    return ((total + d) / 2, (total - d) / 2, (var_total + var_d) / 4,
+            (var_total - var_d) / 4)
+
+
 def _campaign_frame(release: Release, k: int, kind: str, parts: Mapping[str, Released]
                     ) -> pl.DataFrame | None:
     """Total and per-level rows of one campaign (both release layouts, see response_table)."""
@@ -418,21 +441,37 @@ def _campaign_frame(release: Release, k: int, kind: str, parts: Mapping[str, Rel
 
     c2 = counts.reshape(2, 2, -1).sum(axis=2)
     s_t, s_c, v_s = arm_sums("spend_cents")
+    cov_s = 0.0
+    if "spend_diff_cents" in parts and s_t is not None and s_c is not None and v_s is not None:
+        s_t, s_c, v_s, cov_s = _with_difference(
+            s_t, s_c, v_s, float(parts["spend_diff_cents"].array()[0]),
+            noise_variance(parts["spend_diff_cents"]))
     k_t, k_c, v_k = arm_sums("cost_cents")
+    if "cost_cents" not in parts and kind in NO_COST_KINDS:  # gives no discount: costs 0
+        k_t, k_c, v_k = 0.0, 0.0, 0.0
+    by_level = [(m.attributes[2], arr(m), noise_variance(m))
+                for what, m in sorted(parts.items()) if what.startswith("counts_by_")]
+    # every counts_by table sums to the same arm totals: combine them with the totals' own
+    # cells by their noise (independent measurements of the same counts)
+    n_t, var_nt = _combine([(c2[0].sum(), per_arm * vc)]
+                           + [(t[0].sum(), t[0].size * v) for _, t, v in by_level])
+    n_c, _ = _combine([(c2[1].sum(), per_arm * vc)]
+                      + [(t[1].sum(), t[1].size * v) for _, t, v in by_level])
+    red_t, var_red = _combine([(c2[0, 1], per_red * vc)]
+                              + [(t[0, 1].sum(), t.shape[2] * v) for _, t, v in by_level])
     rows: list[dict[str, Any]] = [{
         "attribute": TOTAL_ATTRIBUTE, "level": 0,
-        "n_treated": c2[0].sum(), "n_control": c2[1].sum(), "redeemed_treated": c2[0, 1],
+        "n_treated": n_t, "n_control": n_c, "redeemed_treated": red_t,
         "redeemed_control": c2[1, 1], "spend_treated_cents": s_t, "spend_control_cents": s_c,
-        "cost_treated_cents": k_t, "cost_control_cents": k_c, "var_n": per_arm * vc,
-        "var_redeemed": per_red * vc, "var_spend_cents": v_s, "var_cost_cents": v_k}]
+        "cost_treated_cents": k_t, "cost_control_cents": k_c, "var_n": var_nt,
+        "var_redeemed": var_red, "var_spend_cents": v_s, "cov_spend_cents": cov_s,
+        "var_cost_cents": v_k}]
     levels: list[tuple[str, np.ndarray, float]] = []
     for i, attr in enumerate(extra):  # the older layout: attributes inside the totals
         others = tuple(2 + j for j in range(len(extra)) if j != i)
         n_other = int(np.prod([counts.shape[a] for a in others]))
         levels.append((attr, counts.sum(axis=others), n_other * vc))
-    for what, m in sorted(parts.items()):
-        if what.startswith("counts_by_"):
-            levels.append((m.attributes[2], arr(m), noise_variance(m)))
+    levels += by_level
     for attr, tab, var in levels:
         card = tab.shape[2]
         for lv in range(card):
@@ -443,7 +482,7 @@ def _campaign_frame(release: Release, k: int, kind: str, parts: Mapping[str, Rel
     frame = pl.DataFrame(rows, schema={
         "attribute": pl.String, "level": pl.Int64, **{c: pl.Float64 for c in _RESPONSE_COLUMNS},
         "var_n": pl.Float64, "var_redeemed": pl.Float64, "var_spend_cents": pl.Float64,
-        "var_cost_cents": pl.Float64})
+        "cov_spend_cents": pl.Float64, "var_cost_cents": pl.Float64})
     return frame.select(pl.lit(release.owner).alias("owner"),
                         pl.lit(release.merchant_type).alias("merchant_type"),
                         pl.lit(k).alias("campaign"), pl.lit(kind).alias("offer_kind"),

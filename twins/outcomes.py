@@ -88,6 +88,13 @@ class OutcomeTable:
                 "spend_cents": {"l1": self.clamp_cents, "l2": self.clamp_cents},
                 "cost_cents": {"l1": self.cost_clamp_cents, "l2": self.cost_clamp_cents}}
 
+    def arm_difference(self, values: np.ndarray) -> np.ndarray:
+        """One cell: the treated arm's total of ``values`` minus the control arm's. A
+        customer is in one arm, so it moves the cell by at most what it moves one cell of
+        ``values`` (the sensitivity of ``values``)."""
+        per_arm = values.reshape(self.shape[0], -1).sum(axis=1)
+        return np.array([per_arm[0] - per_arm[1]], dtype=np.int64)
+
     def marginal(self, values: np.ndarray, keep: Sequence[str]) -> tuple[tuple[str, ...],
                                                                          np.ndarray]:
         """``values`` (a flattened table of this shape) summed over every axis not in

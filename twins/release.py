@@ -14,10 +14,12 @@
    everything succeeded (so a refused or failed release never leaves a file behind).
 
 Budget split (zCDP ρ; ε requests are converted at the ledger's δ). With campaigns present,
-``CAMPAIGN_SHARE`` = 25 % of ρ goes to the campaign tables, split over every campaign's
+``CAMPAIGN_SHARE`` = 45 % of ρ goes to the campaign tables, split over every campaign's
 tables by ``CAMPAIGN_WEIGHTS``; ``PROFILE_SHARE`` = 10 % to the spend profile (tag and
 category tables, equal parts); the rest goes to the marginals in proportion to the
-workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`).
+workload's weights (2-way 1, 1-way 0.25: see :mod:`twins.workload`). Why so much to a few
+campaign cells: the twins' marginals are already close at ε = 1 (fidelity benchmark), while
+an offer's predicted profit moves one for one with a campaign's uptake, spend gap and cost.
 
 Tag spend profile (``profile:<tag>:tag_cents`` / ``…:total_cents`` over the tag attribute):
 per level (no, yes) of each life tag, the summed yearly spend on the tag's categories and the
@@ -32,21 +34,25 @@ splits between its categories, and the untagged categories between themselves).
 Per campaign, the exposure counts are released over (arm, redeemed) only, four cells, and
 window spend and discount cost per arm, two cells, so that the sums calibration needs
 (uptake, spend gap between arms, discount cost) carry the noise of a few cells rather than of
-hundreds; the redemption counts are also released per level of
-each response attribute (frequency, promo share, tier), one table per attribute.
+hundreds; the spend gap is also released as one cell, treated total minus control total
+(the hub combines both by their noise, :func:`twins.hub.response_table`); offers that give
+no discount (``twins.schema.NO_COST_KINDS``: partner offers) release no cost table; the
+redemption counts are also released per level of each response attribute (frequency, promo
+share, tier), one table per attribute.
 
 Sensitivities (privacy unit: one customer of this owner): each marginal L1 = L2 = 1 (one
-feature row per customer); per campaign, counts 1, spend
+feature row per customer); per campaign, counts 1, spend and the spend difference
 ``twins.outcomes.spend_clamp(merchant type)`` and discount cost ``COST_CLAMP_SEK[merchant
-type]`` in cents (one exposure row per customer per campaign, amounts
-clamped; :mod:`twins.outcomes`); each profile table ``profile_clamp(merchant type)`` in
+type]`` in cents (one exposure row per customer per campaign, amounts clamped, and a customer
+is in one arm; :mod:`twins.outcomes`); each profile table ``profile_clamp(merchant type)`` in
 cents (a customer's clamped spend lands in one cell of a tag table, and spreads over the
 category vector with L1, hence L2, norm at most the clamp).
 
 Measurement names (public, carry no identifier): ``marginal:<a>,<b>`` and
-``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` / ``…:cost_cents`` /
-``…:counts_by_<attribute>`` where ``k`` is the campaign's 1-based position in the owner's
-campaign list (the owner's campaign ids are not released; they may name the merchant).
+``campaign:<k>:<offer kind>:counts`` / ``…:spend_cents`` / ``…:spend_diff_cents`` /
+``…:cost_cents`` / ``…:counts_by_<attribute>`` where ``k`` is the campaign's 1-based
+position in the owner's campaign list (the owner's campaign ids are not released; they may
+name the merchant).
 Campaign tables run over the public pseudo-attributes ``arm`` (treatment, control) and
 ``redeemed`` (no, yes), the category profile over ``category``; all are added to the
 release's domain.
@@ -76,8 +82,12 @@ from retail.load import load_merchant
 from retail.merchant import Merchant
 from retail.schema import ARMS, MERCHANT_TYPES
 from twins.features import features, tag_spend_sums
-from twins.outcomes import DEFAULT_RESPONSE_ATTRIBUTES, campaign_outcomes, spend_clamp
-from twins.schema import CATEGORY_PROFILE, SCHEMA, structural_constants
+from twins.outcomes import (
+    DEFAULT_RESPONSE_ATTRIBUTES,
+    campaign_outcomes,
+    spend_clamp,
+)
+from twins.schema import CATEGORY_PROFILE, NO_COST_KINDS, SCHEMA, structural_constants
 from twins.workload import MARGINAL_SENSITIVITY, Workload, default_workload, workload_counts
 from twinsim.errors import BudgetExceeded
 
@@ -102,7 +112,7 @@ __all__ = [
     "write_release",
 ]
 
-CAMPAIGN_SHARE = 0.25
+CAMPAIGN_SHARE = 0.45
 PROFILE_SHARE = 0.10
 PROFILE_PREFIX = "profile:"
 # a customer's yearly spend is clamped to this in the tag profile sums (public constants)
@@ -118,8 +128,13 @@ COST_CLAMP_SEK: dict[str, float] = {"grocery": 400.0, "organic_deli": 300.0, "pe
                                     "music": 300.0}
 DEFAULT_COST_CLAMP_SEK = 1_000.0
 # relative budget of a campaign's tables: the totals (one cell per arm x redeemed) carry what
-# calibration needs most (uptake, spend gap, discount cost); the per-level counts shape it
-CAMPAIGN_WEIGHTS = {"counts": 1.0, "spend_cents": 1.5, "cost_cents": 1.5, "counts_by": 0.5}
+# calibration needs most (uptake, spend gap, discount cost); the per-level counts shape it.
+# The spend gap between the arms is released as one difference cell (spend_diff_cents: half
+# the noise variance of the difference of two arm totals at the same budget); the arms'
+# totals, which only correct for unequal arm sizes, get a small share.
+CAMPAIGN_WEIGHTS = {"counts": 1.0, "spend_diff_cents": 1.35, "spend_cents": 0.15,
+                    "cost_cents": 1.5, "counts_by": 0.5}
+
 MARGINAL_PREFIX = "marginal:"
 CAMPAIGN_PREFIX = "campaign:"
 REDEEMED_LEVELS: tuple[str, ...] = ("no", "yes")
@@ -176,14 +191,18 @@ def _campaign_queries(merchant: Merchant, table: pl.DataFrame, share: float
         sens = out.sensitivity
         assert out.cost_cents is not None
         # counts per (arm, redeemed); amounts per arm only (what calibration uses: fewer
-        # cells, less noise in each arm's total)
-        for what, values, keep in (("counts", out.counts, totals),
-                                   ("spend_cents", out.spend_cents, ("arm",)),
-                                   ("cost_cents", out.cost_cents, ("arm",))):
-            attrs, cells = out.marginal(values, keep)
+        # cells, less noise in each arm's total), the spend gap also as one difference cell
+        tables = [("counts", out.counts, totals, "counts"),
+                  ("spend_cents", out.spend_cents, ("arm",), "spend_cents"),
+                  ("spend_diff_cents", out.spend_cents, None, "spend_cents")]
+        if kinds[cid] not in NO_COST_KINDS:
+            tables.append(("cost_cents", out.cost_cents, ("arm",), "cost_cents"))
+        for what, values, keep, unit in tables:
+            attrs, cells = (out.marginal(values, keep) if keep is not None
+                            else ((), out.arm_difference(values)))
             queries.append(CountQuery(name=base + what, attributes=attrs, counts=cells,
-                                      sensitivity_l2=sens[what]["l2"],
-                                      sensitivity_l1=sens[what]["l1"]))
+                                      sensitivity_l2=sens[unit]["l2"],
+                                      sensitivity_l1=sens[unit]["l1"]))
             weights.append(CAMPAIGN_WEIGHTS[what])
         for attr in out.attributes:
             attrs, cells = out.marginal(out.counts, (*totals, attr))

@@ -28,6 +28,7 @@ __all__ = [
     "CATEGORY_PROFILE",
     "CATEGORY_SHARE_PREFIX",
     "LIFE_TAGS",
+    "NO_COST_KINDS",
     "PLAUSIBLE_ITEMS",
     "SCHEMA",
     "TOTAL_ATTRIBUTE",
@@ -46,6 +47,8 @@ TOTAL_ATTRIBUTE = "all"
 TAG_SHARE_PREFIX = "share_"
 # twin table columns ``catshare_<category>``: the owner's released spend share of a category
 # (Float32, null where none was released)
+# offer kinds that give no discount: no cost table is released for their campaigns
+NO_COST_KINDS: frozenset[str] = frozenset({"partner"})
 CATEGORY_SHARE_PREFIX = "catshare_"
 # the pseudo-attribute (and profile name) of a release's per-category spend sums
 CATEGORY_PROFILE = "category"
