@@ -286,6 +286,41 @@ def test_summary_metrics() -> None:
     assert s["ci_coverage"] == 0.25 and s["spearman"] == pytest.approx(1.0)
 
 
+def _row(true: float, pred: float, half: float = 5.0, offer: str = "o"):  # type: ignore[no-untyped-def]
+    from twinsim.evaluation import OfferEvaluation
+
+    return OfferEvaluation(merchant_id="m", offer=offer, epsilon=1.0, targeted_real=10,
+                           targeted_twins=10, true_profit=true, pred_profit=pred,
+                           pred_low=pred - half, pred_high=pred + half, true_margin=true,
+                           pred_margin=pred, true_baseline_margin=1000,
+                           pred_baseline_margin=1000, true_redemption_rate=0.1,
+                           pred_redemption_rate=0.1)
+
+
+def test_pooled_releases_summarise_every_offer_and_release() -> None:
+    from twinsim.evaluation import ValidityReport, meets_targets, pool_releases
+
+    def report(preds: list[float], half: float) -> ValidityReport:
+        rows = tuple(_row(t, p, half, offer=f"o{i}")
+                     for i, (t, p) in enumerate(zip((100, 200, 300, 2), preds, strict=True)))
+        return ValidityReport(epsilon=1.0, rows=rows, summary=summarise(rows))
+
+    good = report([105, 190, 310, -40], half=50)  # rel errors .05 .05 .03 21: median .05
+    bad = report([150, 120, 330, 30], half=5)  # .5 .4 .1 14: median .45; covers none
+    assert meets_targets(good.summary) and not meets_targets(bad.summary)
+    pooled = pool_releases([good, bad])
+    s = pooled["summary"]
+    assert s["releases"] == 2 and s["releases_meeting_targets"] == 1
+    assert s["median_rel_error"] == pytest.approx(np.median(
+        [0.05, 0.05, 1 / 30, 21, 0.5, 0.4, 0.1, 14]))
+    assert s["ci_coverage"] == pytest.approx((4 + 0) / 8)
+    o0 = pooled["offers"][0]
+    assert o0["pred_mean"] == pytest.approx(127.5)
+    assert o0["pred_sd_releases"] == pytest.approx(np.std([105, 150], ddof=1))
+    assert o0["dp_sd_over_truth"] == pytest.approx(o0["pred_sd_releases"] / 100)
+    assert pooled["offers"][3]["dp_sd_over_truth"] > 10  # a near-zero truth: hopeless
+
+
 def test_evaluate_cli_errors_and_validity_json(world: Path, apparel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from twinsim.cli import app
 
@@ -307,3 +342,16 @@ def test_evaluate_cli_errors_and_validity_json(world: Path, apparel, tmp_path: P
     out = json.loads(res.stdout)
     assert out["non_private"] and len(out["offers"]) == 3
     assert {"median_rel_error", "ci_coverage", "spearman"} <= set(out["summary"])
+    # several releases: only at a finite ε; each its own report, then the pooled figures
+    bad = runner.invoke(app, ["evaluate", "validity", "--world", str(world), "--epsilon", "inf",
+                              "--suite", str(suite), "--repeats", "2"])
+    assert bad.exit_code == 2 and "finite epsilon" in bad.stderr
+    res = runner.invoke(app, ["evaluate", "validity", "--world", str(world), "--epsilon", "1",
+                              "--suite", str(suite), "--days", "20", "--replications", "2",
+                              "--repeats", "2", "--quick-fit", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["repeats"] == 2 and len(out["releases"]) == 2
+    assert out["pooled"]["summary"]["releases"] == 2 and len(out["pooled"]["offers"]) == 3
+    preds = [[o["pred_profit"] for o in r["offers"]] for r in out["releases"]]
+    assert preds[0] != preds[1]  # two draws of the DP noise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -44,6 +44,17 @@ def _epsilon(text: str) -> float:
     if not eps > 0:
         raise TwinsimError(f"--epsilon {text!r}: must be > 0 (or inf)")
     return eps
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with non-finite floats as None (JSON has no NaN or infinity)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _money(v: float) -> str:
@@ -93,25 +104,53 @@ def validity_command(world: WorldOpt, epsilon: EpsOpt = "1",
                          "--suite", help="Suite JSON listing offers and merchants.")] = Path(
                          "offers/suite.json"),
                      days: DaysOpt = 90, replications: RepsOpt = 8, seed: SeedOpt = 0,
+                     repeats: Annotated[int, typer.Option(
+                         "--repeats", help="Independent releases at ε (scratch ledgers): one "
+                         "release is one draw of its DP noise; >1 adds a pooled summary.")] = 1,
                      scratch: ScratchOpt = True, quick_fit: QuickOpt = False,
                      as_json: JsonOpt = False) -> None:
     """The validity suite: each offer's true vs predicted uplift, then a summary.
 
-    The summary has median_rel_error, ci_coverage and spearman.
+    The summary has median_rel_error, ci_coverage and spearman; with --repeats N > 1 each
+    release's, then a pooled summary (over every offer and release) and, per offer, the
+    spread of its prediction across releases.
     """
-    from twinsim.evaluation import evaluate_suite, load_suite
+    from rich.progress import Progress
+
+    from twinsim.evaluation import evaluate_repeats, evaluate_suite, load_suite, pool_releases
 
     try:
         eps = _epsilon(epsilon)
-        rep = evaluate_suite(world, load_suite(suite), epsilon=eps, days=days,
-                             replications=replications, seed=seed, scratch=scratch,
-                             fit_options=QUICK_FIT if quick_fit else None)
+        entries = load_suite(suite)
+        if repeats > 1 and not scratch:
+            raise TwinsimError("--repeats > 1 spends budget once per release: only on "
+                               "scratch ledgers (drop --no-scratch)")
+        fit = QUICK_FIT if quick_fit else None
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("validity suite", total=len(entries) * max(repeats, 1))
+            done = lambda _row: bar.advance(task)  # noqa: E731
+            reps = (evaluate_repeats(world, entries, epsilon=eps, repeats=repeats, days=days,
+                                     replications=replications, seed=seed, fit_options=fit,
+                                     on_done=done) if repeats != 1 else
+                    [evaluate_suite(world, entries, epsilon=eps, days=days,
+                                    replications=replications, seed=seed, scratch=scratch,
+                                    fit_options=fit, on_done=done)])
     except (TwinsimError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    pooled = pool_releases(reps) if len(reps) > 1 else None
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2))
+        out = (reps[0].to_dict() if pooled is None else
+               {"epsilon": eps, "repeats": len(reps), "pooled": _finite(pooled),
+                "releases": [_finite(r.to_dict()) for r in reps]})
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     console = Console()
-    console.print(_rows_table(list(rep.rows), f"Validity at ε={epsilon} over {days} days"))
-    console.print(" ".join(f"{k}={v:.3g}" for k, v in rep.summary.items()))
+    for i, rep in enumerate(reps, start=1):
+        label = f" (release {i}/{len(reps)})" if len(reps) > 1 else ""
+        console.print(_rows_table(list(rep.rows), f"Validity at ε={epsilon}{label} over "
+                                                  f"{days} days"))
+        console.print(" ".join(f"{k}={v:.3g}" for k, v in rep.summary.items()))
+    if pooled is not None:
+        console.print("pooled: " + " ".join(f"{k}={v:.3g}"
+                                            for k, v in pooled["summary"].items()))

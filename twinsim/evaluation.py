@@ -68,10 +68,15 @@ from twins.schema import SCHEMA, CohortFilter
 from twinsim import __version__
 from twinsim.errors import CohortTooSmall, OfferError
 
-__all__ = ["OfferEvaluation", "OwnerModel", "SuiteEntry", "ValidityReport", "evaluate_offer",
-           "evaluate_suite", "evaluate_uplift", "exact_release", "load_suite", "owner_release",
-           "prepare_owner",
-           "summarise", "truth_mask"]
+__all__ = ["VALIDITY_TARGETS", "OfferEvaluation", "OwnerModel", "SuiteEntry",
+           "ValidityReport", "evaluate_offer", "evaluate_repeats", "evaluate_suite",
+           "evaluate_uplift", "exact_release", "load_suite", "meets_targets", "owner_release",
+           "pool_releases", "prepare_owner", "summarise", "truth_mask"]
+
+# what the validity suite must show (issue #5): median relative error at most, coverage of
+# the 95 % interval and Spearman rank correlation at least
+VALIDITY_TARGETS: dict[str, tuple[str, float]] = {
+    "median_rel_error": ("<=", 0.20), "ci_coverage": (">=", 0.80), "spearman": (">=", 0.80)}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -372,3 +377,62 @@ def evaluate_suite(world_dir: str | Path, suite: Sequence[SuiteEntry], *, epsilo
         if on_done is not None:
             on_done(rows[-1])
     return ValidityReport(epsilon=epsilon, rows=tuple(rows), summary=summarise(rows))
+
+
+def meets_targets(summary: Mapping[str, float]) -> bool:
+    """Whether a summary meets every :data:`VALIDITY_TARGETS` figure."""
+    ok = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t}
+    return all(k in summary and math.isfinite(summary[k]) and ok[op](summary[k], t)
+               for k, (op, t) in VALIDITY_TARGETS.items())
+
+
+def evaluate_repeats(world_dir: str | Path, suite: Sequence[SuiteEntry], *, epsilon: float,
+                     repeats: int, days: int = 90, replications: int = 8, seed: int = 0,
+                     fit_options: Mapping[str, Any] | None = None, on_done: Any = None
+                     ) -> list[ValidityReport]:
+    """The suite on ``repeats`` independent releases at ε (scratch ledgers; OpenDP's noise
+    is not seeded, so each release is a fresh draw; twins, simulation and truth keep
+    ``seed``, so the reports differ by the releases' noise only)."""
+    if repeats < 1:
+        raise ValueError(f"repeats: must be >= 1, got {repeats}")
+    if repeats > 1 and math.isinf(epsilon):
+        raise ValueError("repeats: more than one release needs a finite epsilon (the "
+                         "non-private mode has no noise to draw again)")
+    return [evaluate_suite(world_dir, suite, epsilon=epsilon, days=days,
+                           replications=replications, seed=seed, scratch=True,
+                           fit_options=fit_options, on_done=on_done) for _ in range(repeats)]
+
+
+def pool_releases(reports: Sequence[ValidityReport]) -> dict[str, Any]:
+    """What several releases at one ε say together.
+
+    ``summary``: the median relative error and the interval coverage over every (offer,
+    release) pair, the mean Spearman over releases, and how many releases meet all
+    :data:`VALIDITY_TARGETS` (``releases_meeting_targets`` of ``releases``). ``offers``: per
+    offer, the truth, the mean and sd of the releases' predictions (the sd is what the DP
+    noise of a release moves a prediction by) and ``dp_sd_over_truth`` = that sd / |truth|:
+    above about 0.3 no predictor can keep this offer's relative error within 0.2 in most
+    releases, however good its model.
+    """
+    if not reports:
+        raise ValueError("pool_releases: no reports")
+    rows = [r for rep in reports for r in rep.rows]
+    offers = []
+    for i, first in enumerate(reports[0].rows):
+        same = [rep.rows[i] for rep in reports]
+        pred = np.array([r.pred_profit for r in same])
+        sd = float(pred.std(ddof=1)) if len(same) > 1 else math.nan
+        offers.append({"merchant_id": first.merchant_id, "offer": first.offer,
+                       "true_profit": first.true_profit, "pred_mean": float(pred.mean()),
+                       "pred_sd_releases": sd,
+                       "dp_sd_over_truth": sd / max(abs(first.true_profit), 1e-9),
+                       "covered_share": float(np.mean([r.covered for r in same])),
+                       "median_rel_error": float(np.median([r.rel_error for r in same]))})
+    spear = [rep.summary.get("spearman", math.nan) for rep in reports]
+    summary = {"releases": float(len(reports)), "offers": float(len(reports[0].rows)),
+               "median_rel_error": float(np.median([r.rel_error for r in rows])),
+               "ci_coverage": float(np.mean([r.covered for r in rows])),
+               "spearman": float(np.nanmean(spear)) if np.isfinite(spear).any() else math.nan,
+               "releases_meeting_targets": float(sum(meets_targets(rep.summary)
+                                                     for rep in reports))}
+    return {"summary": summary, "offers": offers}
