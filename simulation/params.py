@@ -19,6 +19,7 @@ import polars as pl
 
 from retail.catalogue import base_spend_shares
 from retail.schema import MERCHANT_TYPES, TIERS
+from simulation.rates import fit_frequency_prior, latent_rates
 from twins.schema import (
     CATEGORY_SHARE_PREFIX,
     LIFE_TAGS,
@@ -151,6 +152,7 @@ def _codes(table: pl.DataFrame, name: str, default: int) -> np.ndarray:
 # stays uniform: its mass sits near the mode, where density is flat.
 _LOG_SCALE = frozenset({"basket_value", "basket_size"})
 _MIN_TWINS_FOR_SLOPE = 200  # below this the level counts are too thin to shape bins
+_MIN_SPAN_DAYS = 28  # as twins.features: a frequency is measured over at least four weeks
 _MAX_SLOPE = 5.0
 
 
@@ -239,7 +241,7 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
     val = {name: _within_level(SCHEMA[name], c[name], rng, caps.get(name))
            for name in ("frequency", "basket_value", "basket_size", "volatility",
                         "organic_share", "promo_share", "tenure", "weekday_pattern")}
-    visit_rate = np.clip(val["frequency"] / 30.0, 1e-4, 0.95)
+    visit_rate = np.clip(_visit_rates(c, val, rng), 1e-4, 0.95)
     val["recency"] = _recency(c["recency"], visit_rate, rng)
     weekday = _weekday(val["weekday_pattern"], c["rhythm"], rng)
     amp, phase = _rhythm(c["rhythm"], rng)
@@ -263,6 +265,24 @@ def params_from_twins(twins_df: pl.DataFrame, merchant_type: str, *, seed: int) 
         region=c["region"].astype(np.int8),
         days_since_visit=val["recency"].astype(np.int32), active=active,
         attributes=twins_df)
+
+
+def _visit_rates(codes: dict[str, np.ndarray], val: dict[str, np.ndarray],
+                 rng: np.random.Generator) -> np.ndarray:
+    """Daily visit rates: each twin's latent rate given its observed frequency (regression
+    to the mean, :mod:`simulation.rates`), under a prior fitted to the frequency levels of
+    the twins seen for at least a year; the observed rate itself when the twins are too
+    few, or spread over too few levels, to fit one."""
+    freq, tenure = codes["frequency"], codes["tenure"]
+    edges = SCHEMA["frequency"].edges
+    assert edges is not None
+    full_year = tenure >= SCHEMA["tenure"].code("1_2y")
+    counts = np.bincount(freq[full_year], minlength=len(edges) + 1)
+    if counts.sum() < _MIN_TWINS_FOR_SLOPE or np.count_nonzero(counts) < 3:
+        return val["frequency"] / 30.0
+    prior = fit_frequency_prior(counts, tuple(edges))
+    span = np.clip(val["tenure"] * 365.25, _MIN_SPAN_DAYS, 365.0)
+    return latent_rates(val["frequency"], span, prior, rng)
 
 
 def _defaults() -> list[tuple[Attribute, int]]:
