@@ -252,7 +252,9 @@ class CalibratedResponse:
         the response model's own uncertainty, not only behaviour noise. A kind's lift and
         cost factors move together (one draw): they are fitted jointly to the same spend gap,
         so more discounted spend goes with more extra spend. How much less takers churn
-        (``base.taker_retention``) is drawn from its prior (sd ``TAKER_RETENTION_SD``)."""
+        (``base.taker_retention``, sd ``TAKER_RETENTION_SD``) and the share of extra goods
+        bought ahead (``base.pull_forward``, sd ``PULL_FORWARD_SD``) are drawn from their
+        priors."""
         shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
                   for k, v in self.shift0.items()}
         z = {k: float(rng.normal()) for k in sorted(set(self.lift) | set(self.cost))}

@@ -19,6 +19,7 @@ from simulation.calibration import (
     FACTOR_PRIOR_SD,
     LEVEL_OFFSET_MAX,
     PRIOR_LOGIT_SD,
+    PULL_FORWARD_SD,
     RELEVANCE_POWER_RANGE,
     TAKER_RETENTION_SD,
     CalibratedResponse,
@@ -166,6 +167,9 @@ def test_drawn_responses_vary_the_priors_within_their_ranges(params: TwinParams)
                              offers={1: DISCOUNT})
     draws = [fit.draw(np.random.default_rng(s)) for s in range(40)]
     retention = np.array([d.base.taker_retention for d in draws])
+    pull = np.array([d.base.pull_forward for d in draws])
+    assert np.all((pull >= 0) & (pull <= 1)) and pull.std() > 0.05
+    assert abs(pull.mean() - fit.base.pull_forward) < 3 * PULL_FORWARD_SD / 6
     power = np.array([d.base.relevance_power for d in draws])
     assert np.all((retention >= 0) & (retention <= 1)) and retention.std() > 0.05
     assert abs(retention.mean() - fit.base.taker_retention) < 3 * TAKER_RETENTION_SD / 6
