@@ -94,6 +94,7 @@ def main() -> None:
                       "true_profit": round(o["true_profit"]),
                       "pred_profit": round(o["pred_mean"]),
                       "pred_sd_releases": round(o["pred_sd_releases"]),
+                      "dp_sd": round(o["dp_sd"]),
                       "dp_sd_over_truth": round(o["dp_sd_over_truth"], 2),
                       "covered_share": round(o["covered_share"], 2),
                       "rel_error": round(o["median_rel_error"], 3)}
@@ -112,7 +113,9 @@ def main() -> None:
                        "the unidentified priors drawn; the DP noise of the marginals is not "
                        "in it. Each ε=1 row block is one release; 'all N releases' rows pool "
                        "them: pred_profit = mean over releases, pred_sd_releases = the spread "
-                       "a release's DP noise causes, dp_sd_over_truth = that / |true|, "
+                       "of the releases' predictions, dp_sd = that spread with the rounds' "
+                       "Monte-Carlo error taken out (what a release's DP noise causes), "
+                       "dp_sd_over_truth = dp_sd / |true|, "
                        "rel_error = median over releases; the pooled SUMMARY takes the median "
                        "and coverage over every (offer, release) pair and the mean Spearman. "
                        + " | ".join(summaries))

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -321,7 +322,13 @@ def test_pooled_releases_summarise_every_offer_and_release() -> None:
     o0 = pooled["offers"][0]
     assert o0["pred_mean"] == pytest.approx(127.5)
     assert o0["pred_sd_releases"] == pytest.approx(np.std([105, 150], ddof=1))
+    assert o0["dp_sd"] == pytest.approx(o0["pred_sd_releases"])  # no Monte-Carlo error given
     assert o0["dp_sd_over_truth"] == pytest.approx(o0["pred_sd_releases"] / 100)
+    # the rounds' own Monte-Carlo error is not the releases' DP noise
+    noisy = [ValidityReport(epsilon=1.0, rows=tuple(replace(r, pred_se=20.0) for r in rep.rows),
+                            summary=rep.summary) for rep in (good, bad)]
+    o0 = pool_releases(noisy)["offers"][0]
+    assert o0["dp_sd"] == pytest.approx(math.sqrt(o0["pred_sd_releases"] ** 2 - 20.0 ** 2))
     assert pooled["offers"][3]["dp_sd_over_truth"] > 10  # a near-zero truth: hopeless
 
 

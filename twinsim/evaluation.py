@@ -119,6 +119,7 @@ class OfferEvaluation:
     pred_redemption_rate: float
     true_cost: float = math.nan  # discounts (and points) given to the targeted customers
     pred_cost: float = math.nan
+    pred_se: float = math.nan  # Monte-Carlo standard error of pred_profit (over the rounds)
 
     @property
     def covered(self) -> bool:
@@ -289,7 +290,8 @@ def evaluate_offer(model: OwnerModel, offer: Offer, *, days: int = 90, replicati
         pred_baseline_margin=float(pred["base"].mean()) * k,
         true_redemption_rate=inc["redemption_rate"],
         pred_redemption_rate=float(pred["rate"].mean()),
-        true_cost=inc["discount_cost"], pred_cost=float(pred["cost"].mean()) * k)
+        true_cost=inc["discount_cost"], pred_cost=float(pred["cost"].mean()) * k,
+        pred_se=est.sd / math.sqrt(pred["profit"].size) * k)
 
 
 def evaluate_uplift(world_dir: str | Path, merchant_id: str, offer: Offer, *, epsilon: float,
@@ -409,10 +411,11 @@ def pool_releases(reports: Sequence[ValidityReport]) -> dict[str, Any]:
     ``summary``: the median relative error and the interval coverage over every (offer,
     release) pair, the mean Spearman over releases, and how many releases meet all
     :data:`VALIDITY_TARGETS` (``releases_meeting_targets`` of ``releases``). ``offers``: per
-    offer, the truth, the mean and sd of the releases' predictions (the sd is what the DP
-    noise of a release moves a prediction by) and ``dp_sd_over_truth`` = that sd / |truth|:
-    above about 0.3 no predictor can keep this offer's relative error within 0.2 in most
-    releases, however good its model.
+    offer, the truth, the mean and sd of the releases' predictions, ``dp_sd`` = what the DP
+    noise of a release moves a prediction by (that sd with the rounds' own Monte-Carlo error,
+    ``pred_se``, taken out) and ``dp_sd_over_truth`` = ``dp_sd`` / |truth|: above about 0.3
+    no predictor keeps this offer's relative error within 0.2 in most releases, however good
+    its model.
     """
     if not reports:
         raise ValueError("pool_releases: no reports")
@@ -422,10 +425,13 @@ def pool_releases(reports: Sequence[ValidityReport]) -> dict[str, Any]:
         same = [rep.rows[i] for rep in reports]
         pred = np.array([r.pred_profit for r in same])
         sd = float(pred.std(ddof=1)) if len(same) > 1 else math.nan
+        mc = np.array([r.pred_se for r in same])
+        mc2 = float(np.mean(mc ** 2)) if np.isfinite(mc).all() else 0.0
+        dp = math.sqrt(max(sd ** 2 - mc2, 0.0)) if math.isfinite(sd) else math.nan
         offers.append({"merchant_id": first.merchant_id, "offer": first.offer,
                        "true_profit": first.true_profit, "pred_mean": float(pred.mean()),
-                       "pred_sd_releases": sd,
-                       "dp_sd_over_truth": sd / max(abs(first.true_profit), 1e-9),
+                       "pred_sd_releases": sd, "dp_sd": dp,
+                       "dp_sd_over_truth": dp / max(abs(first.true_profit), 1e-9),
                        "covered_share": float(np.mean([r.covered for r in same])),
                        "median_rel_error": float(np.median([r.rel_error for r in same]))})
     spear = [rep.summary.get("spearman", math.nan) for rep in reports]
