@@ -111,9 +111,9 @@ def validity_command(world: WorldOpt, epsilon: EpsOpt = "1",
                      as_json: JsonOpt = False) -> None:
     """The validity suite: each offer's true vs predicted uplift, then a summary.
 
-    The summary has median_rel_error, ci_coverage and spearman; with --repeats N > 1 each
-    release's, then a pooled summary (over every offer and release) and, per offer, the
-    spread of its prediction across releases.
+    The summary has median_rel_error, ci_coverage and spearman.
+
+    With --repeats N: one report per release, a pooled summary and per-offer DP spread.
     """
     from rich.progress import Progress
 
