@@ -29,10 +29,11 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
    of the campaign on the twins (lifts × 0 and × 1: incremental spend is linear in the
    factor to first order); the released discount cost sets a cost factor on takers'
    covered spend, solved jointly with the lift (Newton steps). For a new offer the campaigns
-   are combined by information (effect² over the noise of the observed quantity, sampling +
-   DP) times a kernel in mean log relevance (:class:`FactorFits`), shrunk toward 1 by a
-   prior of sd ``FACTOR_PRIOR_SD`` on the log scale: a blanket discount learns from past
-   blanket discounts, a narrow one mostly from narrow ones.
+   are combined by a local-linear fit in mean log relevance weighted by information
+   (effect² over the noise of the observed quantity, sampling + DP) times a kernel
+   (:class:`FactorFits`), shrunk toward 1 by a prior of sd ``FACTOR_PRIOR_SD`` on the log
+   scale: a blanket discount learns from past blanket discounts, a narrow one mostly from
+   narrow ones, one in between from both.
 
 The past campaigns' terms (``offers``: categories, depth, days) are the owner's business
 facts, not customer data, and carry no privacy loss; without them each kind is calibrated on
@@ -75,6 +76,7 @@ from twins.schema import SCHEMA, TOTAL_ATTRIBUTE
 
 __all__ = [
     "FACTOR_PRIOR_SD",
+    "FACTOR_SLOPE_SD",
     "LEVEL_OFFSET_MAX",
     "LIFT_SD_FLOOR",
     "PRIOR_LOGIT_SD",
@@ -100,6 +102,7 @@ LEVEL_OFFSET_MAX = 3.0  # |logit offset| of one attribute level (odds within e^�
 SHIFT_SD_FLOOR = 0.3  # minimum logit uncertainty of a kind's calibrated uptake
 LIFT_SD_FLOOR = 0.3  # minimum log uncertainty of a kind's lift factor
 FACTOR_PRIOR_SD = 0.5  # prior sd of a kind's log lift / cost factor around 0 (factor 1)
+FACTOR_SLOPE_SD = 0.5  # prior sd of its change per unit of log relevance
 TRIGGER_LOOKBACK_DAYS = 90  # a cross-sell campaign went to buyers of a trigger in this window
 RELEVANCE_BANDWIDTH = 1.0  # log relevance: campaigns this far apart inform each other ~60 %
 COST_FACTOR_RANGE = (0.25, 8.0)
@@ -326,20 +329,26 @@ class FactorFits:
     info_cost: tuple[float, ...]
 
     def local(self, x0: float, which: str) -> tuple[float, float]:
-        """(log factor, its sd) at mean log relevance ``x0``: the campaigns' log factors
-        weighted by information × a Gaussian kernel of bandwidth ``RELEVANCE_BANDWIDTH`` in
-        log relevance, shrunk toward 0 (factor 1) by a prior of sd ``FACTOR_PRIOR_SD``; the
-        sd is the larger of the posterior sd and the weighted spread of the campaigns
-        (at least ``LIFT_SD_FLOOR``)."""
+        """(log factor, its sd) at mean log relevance ``x0``: a local-linear fit of the
+        campaigns' log factors on log relevance, weighted by information × a Gaussian kernel
+        of bandwidth ``RELEVANCE_BANDWIDTH`` around ``x0``, with priors on the factor at
+        ``x0`` (around 0, i.e. factor 1, sd ``FACTOR_PRIOR_SD``) and on its slope (around 0,
+        sd ``FACTOR_SLOPE_SD``). An offer between two campaigns interpolates between them
+        (a nappy discount between a narrow organic-meat one and a blanket one) rather than
+        following the better-measured one; far from every campaign it falls back to the
+        prior. The sd is the larger of the posterior sd and the weighted spread of the
+        campaigns around the fit (at least ``LIFT_SD_FLOOR``)."""
         logs = np.asarray(self.log_lift if which == "lift" else self.log_cost, dtype=float)
         info = np.asarray(self.info_lift if which == "lift" else self.info_cost, dtype=float)
         x = np.asarray(self.x, dtype=float)
         w = info * np.exp(-0.5 * ((x - x0) / RELEVANCE_BANDWIDTH) ** 2)
-        prior = 1.0 / FACTOR_PRIOR_SD ** 2
-        mean = float(w @ logs / (prior + w.sum()))
-        post = math.sqrt(1.0 / (prior + w.sum()))
-        spread = _spread(logs, w + 1e-9, LIFT_SD_FLOOR)
-        return mean, max(spread, post)
+        design = np.column_stack([np.ones_like(x), x - x0])
+        precision = design.T @ (w[:, None] * design) + np.diag(
+            [1.0 / FACTOR_PRIOR_SD ** 2, 1.0 / FACTOR_SLOPE_SD ** 2])
+        cov = np.linalg.inv(precision)
+        beta = cov @ (design.T @ (w * logs))
+        spread = _spread(logs - design @ beta, w + 1e-9, LIFT_SD_FLOOR)
+        return float(beta[0]), max(spread, math.sqrt(float(cov[0, 0])))
 
 
 def _window_rate(params: TwinParams, offer: Offer, response: CalibratedResponse,

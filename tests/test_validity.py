@@ -19,6 +19,7 @@ from retail.offers import Offer, load_offer
 from simulation.calibration import (
     FACTOR_PRIOR_SD,
     LEVEL_OFFSET_MAX,
+    LIFT_SD_FLOOR,
     PRIOR_LOGIT_SD,
     PULL_FORWARD_SD,
     RELEVANCE_POWER_RANGE,
@@ -153,8 +154,13 @@ def test_factors_come_from_the_campaigns_most_like_the_offer() -> None:
     blanket, narrow = fits.local(0.0, "cost")[0], fits.local(-3.5, "cost")[0]
     assert blanket == pytest.approx(math.log(1.3), abs=0.05)
     assert narrow == pytest.approx(math.log(0.3), abs=0.05)
+    # between them: interpolated along log relevance, not the better-measured one's
     middle, sd_middle = fits.local(-1.75, "cost")
-    assert narrow < middle < blanket and sd_middle > fits.local(0.0, "cost")[1]
+    assert middle == pytest.approx((math.log(0.3) + math.log(1.3)) / 2, abs=0.05)
+    assert sd_middle >= LIFT_SD_FLOOR - 1e-9
+    lopsided = FactorFits(x=fits.x, log_lift=fits.log_lift, info_lift=fits.info_lift,
+                          log_cost=fits.log_cost, info_cost=(50.0, 5000.0))
+    assert lopsided.local(-1.75, "cost")[0] == pytest.approx(middle, abs=0.1)
     # far from every campaign: back toward the prior (factor 1), with a larger sd
     far, sd_far = fits.local(-12.0, "lift")
     assert abs(far) < 0.05 and sd_far >= FACTOR_PRIOR_SD - 1e-9
