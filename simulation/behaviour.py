@@ -9,8 +9,10 @@ depend on what the offer did, so treatment and control see the same random numbe
 
 1. On the offer's start day, a targeted twin that is still a customer is *exposed*
    (a partner pays ``fee_per_exposure`` for it); for a membership or points offer it joins
-   right then when ``u_redeem < p_event`` (sign-up when the offer arrives). Every offer acts
-   for its ``days`` only: a membership's benefits and fees end with its window.
+   right then when ``u_redeem < p_event`` (sign-up when the offer arrives), and a discount
+   (``OfferTerms.takers``) is *taken* (the twin is ``enrolled``) the same way: ``p_event``
+   is then the share of exposed twins who take it. Every offer acts for its ``days`` only:
+   a membership's benefits and fees end with its window.
 2. Churn: an active twin leaves for good when ``u_churn < hazard · mult``: ``churn_mult``
    for members and points holders in the window, ``contact_churn`` for twins exposed to a
    per-visit offer (discount, cross-sell) in its window (an offer a customer takes keeps some
@@ -21,15 +23,21 @@ depend on what the offer did, so treatment and control see the same random numbe
    for members in the window (membership, points).
 4. Basket: lognormal ``exp(mu + sigma·z)`` with the twin's mean and CV, minus goods still in
    the pantry from pull-forward buying (``stock``, eligible categories only).
-5. Offer: a per-visit offer (discount, cross-sell) is redeemed on a visit in the window when
-   ``u_redeem < p_event``; a membership/points offer applies to every visit of a member in
-   the window. A redeemed visit buys ``basket_lift`` more eligible goods
+5. Offer: a discount's taker redeems it on each of its visits in the window whose basket
+   holds a covered item, when ``u < use_p`` (``use_p``: the twin's chance that a visit holds
+   one; ``u`` is ``u_redeem``, on the start day ``u_redeem / p_event``, which is uniform
+   given that the twin took the offer); a cross-sell coupon is redeemed on a visit in the
+   window when ``u_redeem < p_event``; a membership/points offer applies to every visit of
+   a member in the window. A redeemed visit buys ``basket_lift`` more eligible goods
    (``pull_forward`` of which comes out of later baskets) plus, for a cross-sell, one item
    of the target categories; the discount ``rate`` applies to all eligible spend. A redeemed
    visit's covered spend is ``cost_mult`` times the twin's average eligible share of the
-   basket (takers redeem on the visits they buy covered goods, and buy more of them than the
-   average twin: ``cost_mult`` is calibrated to the discount cost of past campaigns, 1
-   uncalibrated), and ``basket_lift`` is relative to that covered spend.
+   basket, divided by ``use_p`` for a discount (the covered goods of a visit that holds
+   some; over all visits they average the share); takers buy more of them than the average
+   twin: ``cost_mult`` is calibrated to the discount cost of past campaigns, 1
+   uncalibrated; ``basket_lift`` is relative to that covered spend. A discount's expected
+   cost and extra spend per exposed twin are thus ``p_event`` times those of redeeming on
+   every visit, while only its takers redeem, as the past campaigns' redemption counts do.
    A partner offer is redeemed at the partner, at most once, with daily probability
    ``p_event``, paying the merchant ``fee_per_redemption``.
 6. Members pay ``fee_daily`` every day of the window they are active.
@@ -138,6 +146,7 @@ class OfferTerms:
     """The scalar terms of an offer as the engines need them (``mode`` in MODES)."""
 
     mode: str = "none"
+    takers: bool = False  # per-visit offer taken once on its start day (a discount)
     start: int = 0
     end: int = 0
     fee_per_exposure: float = 0.0
@@ -147,6 +156,8 @@ class OfferTerms:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"OfferTerms.mode: {self.mode!r} not in {MODES}")
+        if self.takers and self.mode != "per_visit":
+            raise ValueError(f"OfferTerms.takers: only for per_visit offers, not {self.mode!r}")
         if not 0 <= self.start <= self.end:
             raise ValueError(f"OfferTerms.start/end: need 0 <= start <= end, got "
                              f"{self.start}, {self.end}")
@@ -175,6 +186,7 @@ class AgentInputs(NamedTuple):
     cross_item: float = 0.0
     cost_mult: float = 1.0
     contact_churn: float = 1.0
+    use_p: float = 1.0
 
 
 class AgentState(NamedTuple):
@@ -219,10 +231,12 @@ def agent_day(x: AgentInputs, s: AgentState, terms: OfferTerms, day: int,
     window = exposed and terms.start <= day < terms.end
     enrolled = s.enrolled
     redemptions = 0
-    if (terms.mode == "persistent" and day == terms.start and exposed and not enrolled
-            and d.u_redeem < x.p_event):  # members join when the offer reaches them
-        enrolled, redemptions = True, 1
-    member = enrolled and window  # a membership / points offer acts while it runs
+    joins = terms.mode == "persistent" or terms.takers
+    if (joins and day == terms.start and exposed and not enrolled
+            and d.u_redeem < x.p_event):  # members join (takers take) when the offer arrives
+        enrolled = True
+        redemptions = int(terms.mode == "persistent")
+    member = enrolled and window and terms.mode == "persistent"  # acts while it runs
     contacted = window and terms.mode == "per_visit"
     mult = x.churn_mult if member else (x.contact_churn if contacted else 1.0)
     active = s.active and bool(survives(x.hazard, mult, d.u_churn))
@@ -245,13 +259,18 @@ def agent_day(x: AgentInputs, s: AgentState, terms: OfferTerms, day: int,
                                   s.stock)
     use = False
     if window and terms.mode == "per_visit":
-        use = d.u_redeem < x.p_event
+        if terms.takers:  # a taker's visit holding a covered item
+            u = d.u_redeem / x.p_event if day == terms.start and enrolled else d.u_redeem
+            use = enrolled and u < x.use_p
+        else:
+            use = d.u_redeem < x.p_event
         redemptions += int(use)
     use = use or (terms.mode == "persistent" and member)
     extra = cost = cannibal = 0.0
     if use:
+        mult = x.cost_mult / x.use_p if terms.takers else x.cost_mult
         pur = offer_purchase(basket, x.eligible_share, x.discount_rate, x.basket_lift,
-                             x.pull_forward, x.cross_item, x.cost_mult)
+                             x.pull_forward, x.cross_item, mult)
         extra, cost, cannibal = pur.extra, pur.cost, pur.cannibal
         stock = stock + pur.stock_add
     state = AgentState(active=active, days_since=0, stock=float(stock), exposed=exposed,

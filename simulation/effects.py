@@ -42,6 +42,7 @@ __all__ = [
 F32 = np.float32
 GEO_SCALE_KM = 150.0  # an offer 150 km away is worth 1/e of one next door
 POINTS_REDEEMED_SHARE = 0.8  # points earned that are eventually redeemed (the rest expire)
+USE_P_MIN = 1e-3  # a discount's smallest chance that a visit holds a covered item
 COUPON_DAYS = 60  # a cross-sell coupon is good this long after a trigger purchase
 PARTNER_VALUE_SCALE = 1000.0  # SEK; partner depth = value / (value + scale)
 _MODE = {"discount": "per_visit", "cross_sell": "per_visit", "membership": "persistent",
@@ -70,13 +71,18 @@ class OfferEffect:
     # churn multiplier of an exposed twin in a per-visit offer's window: its takers' lower
     # churn weighted by its chance of taking the offer; empty: ones
     contact_churn_mult: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
+    # a discount's taker redeems on a visit holding a covered item: that chance per visit
+    # (covered_visit_probability, OfferTerms.takers); empty: ones
+    use_p: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=F32))
 
     def __post_init__(self) -> None:
         n = len(self.targeted)
-        for name in ("cost_mult", "contact_churn_mult"):
+        for name in ("cost_mult", "contact_churn_mult", "use_p"):
             if getattr(self, name).size == 0 and n:
                 object.__setattr__(self, name, np.ones(n, dtype=F32))
-        for name in ("cost_mult", "contact_churn_mult", "eligible_share", "discount_rate",
+        if n and (self.use_p.min() <= 0 or self.use_p.max() > 1):
+            raise ValueError("OfferEffect.use_p: probabilities must lie in (0, 1]")
+        for name in ("cost_mult", "contact_churn_mult", "use_p", "eligible_share", "discount_rate",
                      "p_event", "visit_lift", "basket_lift", "pull_forward", "churn_mult",
                      "margin_eligible", "cross_item"):
             arr = getattr(self, name)
@@ -226,7 +232,11 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
     contact = resp.contact_churn_mult
     if offer.kind in ("discount", "cross_sell"):  # only takers churn less: its expected share
         contact = (1.0 - (1.0 - contact) * np.clip(p, 0.0, 1.0)).astype(F32)
-    terms = OfferTerms(mode=_MODE[offer.kind], start=offer.start_day, end=offer.end_day,
+    takers = offer.kind == "discount"
+    use_p = (np.clip(covered_visit_probability(params, offer, catalogue), USE_P_MIN, 1.0)
+             if takers else np.ones(params.n)).astype(F32)
+    terms = OfferTerms(mode=_MODE[offer.kind], takers=takers, start=offer.start_day,
+                       end=offer.end_day,
                        fee_per_exposure=offer.fee_per_exposure,
                        fee_per_redemption=offer.fee_per_redemption,
                        fee_daily=offer.monthly_fee * 12.0 / 365.0)
@@ -236,7 +246,7 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
                        basket_lift=resp.basket_lift, pull_forward=resp.pull_forward,
                        churn_mult=resp.churn_mult, margin_eligible=ec["margin_eligible"],
                        cross_item=ec["cross_item"], cost_mult=resp.cost_mult,
-                       contact_churn_mult=contact)
+                       contact_churn_mult=contact, use_p=use_p)
 
 
 def _economics(offer: Offer, params: TwinParams, catalogue: Catalogue) -> dict[str, np.ndarray]:

@@ -125,19 +125,20 @@ class VectorisedEngine:
             self.exposed = self.e.targeted & self.active
             self._exp_idx = np.flatnonzero(self.exposed)
             tot.income[self._exp_idx] += F32(t.fee_per_exposure)
-            if t.mode == "persistent":  # members join when the offer reaches them
+            if t.mode == "persistent" or t.takers:  # members join, takers take, right then
                 e = self._exp_idx
                 joined = e[self._buf["redeem"][e] < self.e.p_event[e]]
                 self.enrolled[joined] = True
-                tot.redemptions[joined] += 1
-                n_joined = int(joined.size)
+                if t.mode == "persistent":
+                    tot.redemptions[joined] += 1
+                    n_joined = int(joined.size)
         window = t.start <= day < t.end and t.mode != "none"
         self._churn(window)
         income, n_partner = self._fees(window)
         idx = self._visitors(day, window)
         self.days_since += 1
         self.days_since[idx] = 0
-        out = self._purchases(idx, window)
+        out = self._purchases(idx, window, day)
         out["income"] += income + (t.fee_per_exposure * self._exp_idx.size
                                    if day == t.start else 0.0)
         out["redemptions"] += n_partner + n_joined
@@ -186,7 +187,7 @@ class VectorisedEngine:
         tot.income[r] += F32(t.fee_per_redemption)
         return t.fee_per_redemption * r.size, int(r.size)
 
-    def _purchases(self, idx: np.ndarray, window: bool) -> dict[str, float]:
+    def _purchases(self, idx: np.ndarray, window: bool, day: int) -> dict[str, float]:
         e, tot = self.e, self.totals
         basket = basket_value(self.mu[idx], self.sigma[idx], self._buf["z"][idx])
         if self.stock is not None:
@@ -194,13 +195,13 @@ class VectorisedEngine:
                                                     self.stock[idx])
         revenue, margin = basket, self.margin_rate[idx] * basket
         n_red, cost_sum = 0, 0.0
-        pos = self._offer_users(idx, window)
+        pos = self._offer_users(idx, window, day)
         if pos is not None and pos[0].size:
             use, joined = pos
             j = idx[use]
+            mult = e.cost_mult[j] / e.use_p[j] if self.terms.takers else e.cost_mult[j]
             pur = offer_purchase(basket[use], e.eligible_share[j], e.discount_rate[j],
-                                 e.basket_lift[j], e.pull_forward[j], e.cross_item[j],
-                                 e.cost_mult[j])
+                                 e.basket_lift[j], e.pull_forward[j], e.cross_item[j], mult)
             revenue = basket.copy()
             revenue[use] += pur.extra - pur.cost
             margin[use] = day_margin(basket[use], pur.extra, self.margin_rate[j],
@@ -219,9 +220,21 @@ class VectorisedEngine:
                 "margin": float(margin.sum(dtype=np.float64)), "cost": cost_sum,
                 "redemptions": float(n_red), "income": 0.0}
 
-    def _offer_users(self, idx: np.ndarray, window: bool) -> tuple[np.ndarray, int] | None:
+    def _offer_users(self, idx: np.ndarray, window: bool, day: int
+                     ) -> tuple[np.ndarray, int] | None:
         """Positions (in idx) of visits the offer applies to, and the day's redemptions."""
         e, mode = self.e, self.terms.mode
+        if mode == "per_visit" and window and self.terms.takers:
+            # a taker's visit holding a covered item; on the start day the draw that made it
+            # a taker, rescaled (u / p_event is uniform given u < p_event)
+            taker = self.enrolled[idx]
+            u = self._buf["redeem"][idx]
+            if day == self.terms.start:
+                u = u / np.maximum(e.p_event[idx], F32(1e-30))
+            use = taker & (u < e.use_p[idx])
+            n = int(np.count_nonzero(use))
+            self.totals.redemptions[idx[use]] += 1
+            return np.flatnonzero(use), n
         if mode == "per_visit" and window:
             use = self.exposed[idx] & (self._buf["redeem"][idx] < e.p_event[idx])
             n = int(np.count_nonzero(use))

@@ -154,7 +154,7 @@ def agent_inputs(params: TwinParams, margin: np.ndarray, effect: OfferEffect
             params.rhythm_phase, params.churn_hazard, mu, sigma, margin, e.targeted,
             e.eligible_share, e.discount_rate, e.p_event, e.visit_lift, e.basket_lift,
             e.pull_forward, e.churn_mult, e.margin_eligible, e.cross_item, e.cost_mult,
-            e.contact_churn_mult)
+            e.contact_churn_mult, e.use_p)
     lists = [c if isinstance(c, list) else np.asarray(c).tolist() for c in cols]
     return [AgentInputs(*row) for row in zip(*lists, strict=True)]
 

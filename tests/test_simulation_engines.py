@@ -147,3 +147,32 @@ def test_takers_churn_less_only_while_the_offer_runs(engine: str) -> None:
     # without the takers' lower churn the arms keep the same twins
     none = build_effect(offer, p, response=replace(keen, taker_retention=0.0))
     np.testing.assert_array_equal(alive(none, 20), ct)
+
+
+@pytest.mark.parametrize("engine", ["vectorised", "reference"])
+def test_a_discount_is_taken_once_and_redeemed_on_covered_visits(twins: TwinParams,
+                                                                 engine: str) -> None:
+    """Only a discount's takers redeem (share p_event of the exposed, binomial 4-sd band),
+    on visits holding a covered item, with the covered spend of such a visit: its expected
+    cost per exposed twin is that of the same effect redeemed on every visit with chance
+    p_event (use_p = 1), within 4 sd of the replications."""
+    offer = Offer(name="meat", kind="discount", pct=20, categories=("meat",), start_day=3,
+                  days=21)
+    eff = build_effect(offer, twins)
+    assert eff.terms.takers and 0.05 < eff.use_p.mean() < 0.95
+    every_visit = replace(eff, use_p=np.ones(twins.n, dtype=np.float32))
+    runs = range(4) if engine == "reference" else range(12)
+    taken, base = ([_run(twins, e, engine, seed=50 + r) for r in runs]
+                   for e in (eff, every_visit))
+    for r in taken:
+        exposed = r.exposed.sum()
+        p = float(eff.p_event[r.exposed].mean())
+        takers = r.redeemed.sum()  # at most the takers: some takers never bought meat
+        assert takers <= p * exposed + 4 * np.sqrt(exposed * p * (1 - p))
+    # with use_p = 1 a taker redeems on every window visit: redeemers ≈ takers who visited
+    b = base[0]
+    assert b.redeemed.sum() > np.mean([r.redeemed.sum() for r in taken])
+    cost_t = np.array([r.totals.cost.sum() for r in taken])
+    cost_b = np.array([r.totals.cost.sum() for r in base])
+    se = np.sqrt(cost_t.var(ddof=1) / len(cost_t) + cost_b.var(ddof=1) / len(cost_b))
+    assert abs(cost_t.mean() - cost_b.mean()) < 4 * se

@@ -258,8 +258,9 @@ def _predict(model: OwnerModel, offer: Offer, days: int, replications: int, seed
         out["profit"].append(margin + income)
         out["margin"].append(margin)
         out["base"].append(float(ct.totals.margin[t].sum() / n))
-        out["rate"].append(float((tr.redeemed & tr.exposed)[t].sum()
-                                 / max((tr.exposed[t]).sum(), 1)))
+        # as nature counts it: targeted customers who redeemed, over all targeted (also
+        # those who had lapsed before the offer arrived)
+        out["rate"].append(float((tr.redeemed & tr.exposed)[t].sum() / n))
         out["n"].append(float(t.sum()))
         out["cost"].append(float(tr.totals.cost[t].sum() / n))
     return {k: np.asarray(v) for k, v in out.items()}
