@@ -33,7 +33,10 @@ treated and control arms). Output: a :class:`CalibratedResponse`, a
    (effect² over the noise of the observed quantity, sampling + DP) times a kernel
    (:class:`FactorFits`), shrunk toward 1 by a prior of sd ``FACTOR_PRIOR_SD`` on the log
    scale: a blanket discount learns from past blanket discounts, a narrow one mostly from
-   narrow ones, one in between from both.
+   narrow ones, one in between from both. A discount on some price tiers only (its takers
+   trade up, so it covers far more than the tier's share of spend) learns from the kind's
+   tier campaigns, any other discount from the rest, when the owner ran both
+   (:func:`factor_group`).
 
 The past campaigns' terms (``offers``: categories, depth, days) are the owner's business
 facts, not customer data, and carry no privacy loss; without them each kind is calibrated on
@@ -275,12 +278,16 @@ class CalibratedResponse:
                                     relevance_power=power))
 
     def factors(self, kind: str, relevance: np.ndarray | None = None,
-                targeted: np.ndarray | None = None) -> tuple[float, float]:
+                targeted: np.ndarray | None = None, tiered: bool = False
+                ) -> tuple[float, float]:
         """(lift factor, cost factor) of an offer of ``kind`` whose per-twin relevance is
         ``relevance`` (its mean log over ``targeted`` twins places a discount among the past
-        campaigns), moved by this draw's ``z`` by the local uncertainty."""
+        campaigns), moved by this draw's ``z`` by the local uncertainty. A discount on some
+        tiers only (``tiered``: takers trade up into them) learns from the kind's tiered
+        campaigns, any other from its untiered ones, when there are such campaigns
+        (:func:`factor_group`); otherwise from all of the kind's."""
         z = self.z.get(kind, 0.0)
-        fit = self.fits.get(kind)
+        fit = self.fits.get(factor_group(kind, tiered), self.fits.get(kind))
         if fit is None:
             return (self.lift.get(kind, 1.0) * math.exp(z * self.lift_sd.get(kind, 0.0)),
                     self.cost.get(kind, 1.0) * math.exp(z * self.cost_sd.get(kind, 0.0)))
@@ -310,11 +317,18 @@ class CalibratedResponse:
         k = features.kind
         p = self.base.probability(params, features,
                                   self.shift(params, k, features.relevance))  # type: ignore[arg-type]
-        f, kappa = self.factors(k, features.relevance, features.targeted)
+        f, kappa = self.factors(k, features.relevance, features.targeted, features.tiered)
         kappa = min(max(kappa, COST_FACTOR_RANGE[0]), COST_FACTOR_RANGE[1])
         return replace(r, p_redeem=p.astype(F32), visit_lift=(r.visit_lift * f).astype(F32),
                        basket_lift=(r.basket_lift * f).astype(F32),
                        cost_mult=(r.cost_mult * kappa).astype(F32))
+
+
+def factor_group(kind: str, tiered: bool) -> str:
+    """The campaigns a new offer's lift and cost factors are learnt from: a tier discount
+    moves spend between tiers (its takers trade up, so its covered spend grows far beyond
+    the tier's share) as a category discount does not."""
+    return f"{kind}:{'tiered' if tiered else 'plain'}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -582,6 +596,7 @@ class _CampaignFit:
     info_lift: float
     cost: float
     info_cost: float
+    tiered: bool = False  # the campaign's offer covered some price tiers only
 
 
 def _campaign_cohort(params: TwinParams, offer: Offer, rng: np.random.Generator
@@ -600,6 +615,14 @@ def _campaign_cohort(params: TwinParams, offer: Offer, rng: np.random.Generator
     if pick.size < 100:
         return params, None
     return params.subset(pick), np.clip(hold[pick] / np.maximum(recent[pick], 1e-9), 0, 1)
+
+
+def _factor_fits(items: list[_CampaignFit]) -> FactorFits:
+    return FactorFits(x=tuple(i.x for i in items),
+                      log_lift=tuple(math.log(i.lift) for i in items),
+                      info_lift=tuple(i.info_lift for i in items),
+                      log_cost=tuple(math.log(i.cost) for i in items),
+                      info_cost=tuple(i.info_cost for i in items))
 
 
 def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
@@ -640,7 +663,7 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
             redeemers=rate * max(fact.n_treated, 1.0), x=float(_log_rel(rel).mean()),
             offsets=offs,
             shift=g, sd_logit=sd_logit, lift=lift, info_lift=info, cost=cost,
-            info_cost=info_c))
+            info_cost=info_c, tiered=bool(offer.tiers)))
     offsets, shift0, slope, ref, lifts, sd_g, sd_f = {}, {}, {}, {}, {}, {}, {}
     costs, sd_c, fits = {}, {}, {}
     for kind, items in by_kind.items():
@@ -665,11 +688,11 @@ def calibrate_response(table: pl.DataFrame, params: TwinParams, *,
         sd_g[kind] = max(math.sqrt(_spread(resid, w, 0.0) ** 2 + own), SHIFT_SD_FLOOR)
         # lift and cost factors: per campaign, combined for a new offer by relevance
         # (FactorFits.local); the pooled values (all campaigns, no kernel) are reported
-        fits[kind] = FactorFits(x=tuple(i.x for i in items),
-                                log_lift=tuple(math.log(i.lift) for i in items),
-                                info_lift=tuple(i.info_lift for i in items),
-                                log_cost=tuple(math.log(i.cost) for i in items),
-                                info_cost=tuple(i.info_cost for i in items))
+        fits[kind] = _factor_fits(items)
+        for tiered in (False, True):  # a tiered and an untiered group, where both exist
+            group = [i for i in items if i.tiered == tiered]
+            if group and len(group) < len(items):
+                fits[factor_group(kind, tiered)] = _factor_fits(group)
         pooled = replace(fits[kind], x=(0.0,) * len(items))
         m, sd_f[kind] = pooled.local(0.0, "lift")
         lifts[kind] = math.exp(m)

@@ -221,7 +221,8 @@ def build_effect(offer: Offer, params: TwinParams, catalogue: Catalogue | None =
         ec["trigger_p"] = np.clip(np.asarray(trigger_hold, dtype=F32), 0.0, 1.0)
     feats = OfferFeatures(kind=offer.kind, days=offer.days, depth=ec["depth"],
                           relevance=ec["relevance"], geo=_geo(params, offer.location),
-                          fee_burden=ec["fee_burden"], targeted=targeted)
+                          fee_burden=ec["fee_burden"], targeted=targeted,
+                          tiered=bool(offer.tiers))
     resp = (response or get_response_model()).respond(params, feats)
     p, visit_lift = resp.p_redeem, resp.visit_lift
     if offer.kind == "cross_sell":  # only recent buyers of a trigger get the coupon

@@ -53,6 +53,7 @@ class OfferFeatures:
     geo: np.ndarray
     fee_burden: np.ndarray
     targeted: np.ndarray | None = None  # bool, the twins the offer goes to (None: all)
+    tiered: bool = False  # the offer covers some price tiers only (takers trade up)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -169,6 +169,30 @@ def test_factors_come_from_the_campaigns_most_like_the_offer() -> None:
     assert resp.factors("discount", np.ones(10))[1] == pytest.approx(math.exp(blanket))
 
 
+def test_a_tier_discount_learns_from_tier_campaigns_and_a_category_one_from_the_rest(
+        params: TwinParams) -> None:
+    """Takers of a tier discount trade up, so its covered spend far exceeds the tier's
+    share: a new tier offer takes the factors the tier campaign alone gives, a category
+    discount those the category campaign alone gives, however near their relevance."""
+    premium = Offer(name="premium 15 %", kind="discount", pct=15, tiers=("premium",), days=28)
+    meat = Offer(name="meat 20 %", kind="discount", pct=20, categories=("meat",), days=28)
+    t_meat = _table(0.2, 20_000, cost=8.0, spend_gap=20.0)
+    t_prem = _table(0.1, 20_000, cost=60.0, spend_gap=40.0)
+    both = calibrate_response(pl.concat([t_meat, t_prem.with_columns(
+        campaign=pl.lit(2, dtype=pl.Int64))]), params, offers={1: meat, 2: premium})
+    assert {"discount", "discount:plain", "discount:tiered"} <= set(both.fits)
+    alone_meat = calibrate_response(t_meat, params, offers={1: meat})
+    alone_prem = calibrate_response(t_prem, params, offers={1: premium})
+    assert set(alone_meat.fits) == {"discount"}  # one kind of campaign: every offer uses it
+    for rel in (np.full(50, 0.05), np.full(50, 0.3)):
+        assert both.factors("discount", rel, tiered=False) == pytest.approx(
+            alone_meat.factors("discount", rel))
+        assert both.factors("discount", rel, tiered=True) == pytest.approx(
+            alone_prem.factors("discount", rel))
+    assert both.factors("discount", rel, tiered=True)[1] > 2 * both.factors(
+        "discount", rel, tiered=False)[1]
+
+
 def test_drawn_responses_vary_the_priors_within_their_ranges(params: TwinParams) -> None:
     fit = calibrate_response(_table(0.3, 20_000, cost=30.0, spend_gap=60.0), params,
                              offers={1: DISCOUNT})
