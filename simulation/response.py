@@ -165,7 +165,7 @@ class ParametricResponse:
         logit = (self.intercept[f.kind] + shift
                  + self.b_depth * f.depth * f.geo * (0.5 + params.price_sens)
                  + self.b_promo * (params.promo_prone - 0.5)
-                 + self.b_relevance * np.log(np.maximum(f.relevance, 0.02))
+                 + self.b_relevance * np.log(np.maximum(f.relevance, 0.001))
                  - self.b_fee * f.fee_burden / (1.0 + f.fee_burden))
         return (f.geo / (1.0 + np.exp(-logit))).astype(F32)
 

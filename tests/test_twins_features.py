@@ -165,3 +165,30 @@ def test_tag_spend_sums_are_bounded_shares_and_chunk_invariant(small_world) -> N
         assert total.sum() <= 40_000 * 100 * ft.height  # every customer clamped
         # "yes" customers spend >= 3 % on the tag's categories, "no" customers less
         assert part[1] >= 0.03 * total[1] and part[0] <= 0.03 * total[0]
+
+
+def test_promo_share_leaves_out_the_customers_own_treated_campaign_windows() -> None:
+    """A campaign's redeemed lines are promotion lines: the taker ('took', treated arm) does
+    not become promotion-prone by taking it; the control customer ('held') with the same
+    promotion purchases in the window keeps them (3 of 52 weekly baskets: 'low'); a customer
+    who bought only in its treated window keeps the share over all its days. Chunking does
+    not change the table."""
+    first, last = dt.date(2024, 6, 1), dt.date(2024, 6, 21)
+    rows = []
+    for cid in ("took", "held"):
+        for d in WEEKS:
+            rows += [{**r, "promo": first <= d <= last}
+                     for r in _tx(cid, [d], [100.0])]
+    rows += [{**r, "promo": True} for r in _tx("only", [dt.date(2024, 6, 5)], [80.0])]
+    tables = {"customers": _customers(["took", "held", "only"], [True] * 3),
+              "transactions": pl.DataFrame(rows, schema=transactions_schema("grocery")),
+              "campaigns": pl.DataFrame({"campaign_id": ["c1"], "name": ["June 10 %"],
+                                         "start": [first], "end": [last], "offer": ["{}"]}),
+              "exposures": pl.DataFrame({"campaign_id": ["c1"] * 3,
+                                         "customer_id": ["took", "held", "only"],
+                                         "arm": ["treatment", "control", "treatment"]})}
+    table = features(tables, "grocery", END)
+    assert _level(table, "took", "promo_share") == "none"
+    assert _level(table, "held", "promo_share") == "low"
+    assert _level(table, "only", "promo_share") == "very_high"
+    assert features(tables, "grocery", END, chunk_customers=1).equals(table)

@@ -284,7 +284,7 @@ def test_uplift_selects_the_same_customers_and_brackets_its_prediction(apparel) 
     mask = truth_mask(apparel.feature_table, offer.target)
     assert mask.sum() == CohortFilter.parse(["menswear=yes"]).mask(
         apparel.feature_table).sum() > 0
-    res = evaluate_offer(apparel, offer, days=30, replications=3)
+    res = evaluate_offer(apparel, offer, days=45, replications=4)
     assert res.targeted_real == int(mask.sum())
     assert res.pred_low <= res.pred_profit <= res.pred_high
     assert res.pred_cost > 0

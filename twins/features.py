@@ -9,8 +9,12 @@ without consent contribute nothing. ``customer_id`` stays owner side: it never l
 
 Definitions (public, fixed): the window is the ``window_days`` days ending on
 ``period_end`` (inclusive); a *visit* is a purchase day; membership in the window starts at
-``max(signup_date, window start)`` and counts at least 28 days. See ``twins.schema`` for
-each attribute's bins and the rhythm rule.
+``max(signup_date, window start)`` and counts at least 28 days. ``promo_share`` leaves out
+the purchase days inside the customer's own treated-arm campaign windows (a campaign's
+redeemed lines are promotion lines: counting them would make past takers look promotion-prone
+because they took it, and calibration would learn that takers take offers; a customer who
+bought only then keeps the share over all days). See ``twins.schema`` for each attribute's
+bins and the rhythm rule.
 """
 
 from __future__ import annotations
@@ -100,10 +104,46 @@ def _days(tx: pl.LazyFrame, start: dt.date, window_days: int) -> pl.LazyFrame:
     day = pl.col("key") % window_days
     return (
         tx.group_by("key")
-        .agg(pl.col("amount").sum(), pl.col("online").any())
+        .agg(pl.col("amount").sum(), pl.col("online").any(),
+             (pl.col("amount") * pl.col("promo").cast(pl.Float64)).sum().alias("promo_amount"))
         .with_columns(cix=pl.col("key") // window_days, day=day, week=day // 7,
                       weekend=(day + start.weekday()) % 7 >= 5)
     )
+
+
+def _optional(merchant_tables: Any, name: str) -> pl.LazyFrame | None:
+    try:
+        return tables_of(merchant_tables, name)
+    except (KeyError, ValueError):
+        return None
+
+
+def _treated_window_sums(merchant_tables: Any, cust: pl.LazyFrame, days: pl.LazyFrame,
+                         start: dt.date, window_days: int) -> pl.LazyFrame | None:
+    """Per customer index: spend and promotion spend on purchase days inside the windows
+    (start..end, inclusive) of the campaigns it was in the treated arm of (each day once)."""
+    exposures, campaigns = (_optional(merchant_tables, "exposures"),
+                            _optional(merchant_tables, "campaigns"))
+    if exposures is None or campaigns is None:
+        return None
+    treated = (exposures.filter(pl.col("arm").cast(pl.String) == "treatment")
+               .select("campaign_id", "customer_id")
+               .join(cust.select("customer_id", "cix"), on="customer_id", how="inner")
+               .select("campaign_id", "cix"))
+    parts = []
+    for cid, first, last in campaigns.select("campaign_id", "start", "end").collect().rows():
+        lo, hi = (first - start).days, (last - start).days
+        if hi < 0 or lo > window_days - 1:
+            continue
+        ids = treated.filter(pl.col("campaign_id") == cid).select("cix")
+        parts.append(days.filter(pl.col("day").is_between(lo, hi))
+                     .join(ids, on="cix", how="semi")
+                     .select("key", "cix", "amount", "promo_amount"))
+    if not parts:
+        return None
+    return (pl.concat(parts).unique(subset="key").group_by("cix")
+            .agg(pl.col("amount").sum().alias("treated_spend"),
+                 pl.col("promo_amount").sum().alias("treated_promo")))
 
 
 def _visit_stats(days: pl.LazyFrame) -> pl.LazyFrame:
@@ -170,7 +210,10 @@ def _values(end: dt.date, window_days: int, tags: list[str], has_vehicle: bool) 
         _ratio("items", "visits", 0.0).alias("basket_size"),
         _ratio("tier", "spend", _EMPTY["tier_mean"]).alias("tier"),
         _ratio("organic", "spend", 0.0).alias("organic_share"),
-        _ratio("promo", "spend", 0.0).alias("promo_share"),
+        pl.when(pl.col("spend").fill_null(0) - pl.col("treated_spend") > 0)
+        .then((pl.col("promo").fill_null(0) - pl.col("treated_promo"))
+              / (pl.col("spend").fill_null(0) - pl.col("treated_spend")))
+        .otherwise(_ratio("promo", "spend", 0.0)).alias("promo_share"),
         _ratio("weekend_days", "visits", _EMPTY["weekend_share"]).alias("weekday_pattern"),
         pl.when((visits >= 2) & (pl.col("spend") > 0))
         .then(pl.col("basket_std") * visits / pl.col("spend"))
@@ -202,8 +245,13 @@ def features(merchant_tables: Any, merchant_type: str, period_end: dt.date, *,
     parts = []
     for lo in range(0, ids.height, chunk_customers):
         part = ids["customer_id"].slice(lo, chunk_customers).implode()
-        sub = {"customers": customers.filter(pl.col("customer_id").is_in(part)),
-               "transactions": tx.filter(pl.col("customer_id").is_in(part))}
+        sub: dict[str, pl.LazyFrame] = {
+            "customers": customers.filter(pl.col("customer_id").is_in(part)),
+            "transactions": tx.filter(pl.col("customer_id").is_in(part))}
+        for name in ("campaigns", "exposures"):
+            table = _optional(merchant_tables, name)
+            if table is not None:
+                sub[name] = table
         parts.append(_features(sub, merchant_type, period_end, window_days))
     return pl.concat(parts)
 
@@ -230,6 +278,12 @@ def _features(merchant_tables: Any, merchant_type: str, period_end: dt.date,
             .join(_visit_stats(days), on="cix", how="left")
             .join(_weekly(days, window_days), on="cix", how="left")
             .with_columns(member_start=pl.max_horizontal("signup_date", pl.lit(start))))
+    treated = _treated_window_sums(merchant_tables, cust, days, start, window_days)
+    wide = (wide.join(treated, on="cix", how="left") if treated is not None
+            else wide.with_columns(treated_spend=pl.lit(None, pl.Float64),
+                                   treated_promo=pl.lit(None, pl.Float64)))
+    wide = wide.with_columns(pl.col("treated_spend").fill_null(0.0),
+                             pl.col("treated_promo").fill_null(0.0))
     codes = [
         pl.col("region").cast(pl.String).cast(pl.Enum(list(region_names()))).to_physical()
         .cast(pl.UInt8).alias("region"),

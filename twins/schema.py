@@ -181,7 +181,8 @@ def _attributes() -> tuple[Attribute, ...]:
                 "share of spend on organic items"),
         _binned("promo_share", (0.05, 0.2, 0.4, 0.6),
                 ("none", "low", "medium", "high", "very_high"), (0.02, 0.12, 0.3, 0.5, 0.75),
-                "share of spend on promotion items"),
+                "share of spend on promotion items (outside the customer's own treated "
+                "campaign windows)"),
     )
     tags = tuple(_tag(t) for t in LIFE_TAGS)
     rest = (
