@@ -251,7 +251,8 @@ class CalibratedResponse:
                     raise ValueError(f"CalibratedResponse.{what}[{kind!r}]: must be >= 0, "
                                      f"got {f}")
 
-    def draw(self, rng: np.random.Generator) -> CalibratedResponse:
+    def draw(self, rng: np.random.Generator, *, antithetic: bool = False
+             ) -> CalibratedResponse:
         """One plausible response: constant shifts, lift and cost factors drawn around the
         fitted values with their calibration uncertainty (``shift_sd`` on the logit scale,
         ``lift_sd`` and ``cost_sd`` on the log scale), for prediction intervals that include
@@ -260,19 +261,31 @@ class CalibratedResponse:
         so more discounted spend goes with more extra spend. How much less takers churn
         (``base.taker_retention``, sd ``TAKER_RETENTION_SD``) and the share of extra goods
         bought ahead (``base.pull_forward``, sd ``PULL_FORWARD_SD``) are drawn from their
-        priors."""
-        shift0 = {k: v + float(rng.normal(0.0, self.shift_sd.get(k, 0.0)))
-                  for k, v in self.shift0.items()}
-        z = {k: float(rng.normal()) for k in sorted(set(self.lift) | set(self.cost))}
+        priors.
+
+        ``antithetic``: the mirror image of the draw the same ``rng`` state gives without it
+        (every standard-normal deviate negated, every uniform ``u`` → ``1 − u``): a pair of
+        them has the right distribution each, and the mean of a prediction over pairs
+        cancels most of the response's uncertainty that a mean over independent draws
+        carries as Monte-Carlo error."""
+        sign = -1.0 if antithetic else 1.0
+
+        def normal() -> float:
+            return sign * float(rng.standard_normal())
+
+        shift0 = {k: v + self.shift_sd.get(k, 0.0) * normal() for k, v in self.shift0.items()}
+        z = {k: normal() for k in sorted(set(self.lift) | set(self.cost))}
         # the takers' lower churn is a prior, not fitted: draw it within its prior
-        retention = float(np.clip(rng.normal(self.base.taker_retention, TAKER_RETENTION_SD),
+        retention = float(np.clip(self.base.taker_retention + TAKER_RETENTION_SD * normal(),
                                   0.0, 1.0))
         # so is the share of a redeemed visit's extra goods bought ahead of later baskets: the
         # post-campaign dip is within the sampling noise of a campaign's post-window spend
-        pull = float(np.clip(rng.normal(self.base.pull_forward, PULL_FORWARD_SD), 0.0, 1.0))
+        pull = float(np.clip(self.base.pull_forward + PULL_FORWARD_SD * normal(), 0.0, 1.0))
         # so is how steeply the visit lift grows with relevance (only takers come more often
         # ⇒ relevance², the offer's value as a share of spend ⇒ relevance¹)
-        power = float(rng.uniform(*RELEVANCE_POWER_RANGE))
+        u = float(rng.random())
+        lo, hi = RELEVANCE_POWER_RANGE
+        power = lo + (hi - lo) * (1.0 - u if antithetic else u)
         return replace(self, shift0=shift0, z=z,
                        base=replace(self.base, taker_retention=retention, pull_forward=pull,
                                     relevance_power=power))

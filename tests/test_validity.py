@@ -37,6 +37,7 @@ from twins.schema import CohortFilter
 from twinsim.evaluation import (
     evaluate_offer,
     load_suite,
+    monte_carlo_se,
     owner_release,
     prepare_owner,
     summarise,
@@ -208,6 +209,28 @@ def test_drawn_responses_vary_the_priors_within_their_ranges(params: TwinParams)
     lifts = np.array([d.factors("discount")[0] for d in draws])
     assert lifts.std() > 0 and fit.factors("discount")[0] == pytest.approx(
         fit.lift["discount"], rel=1e-6)
+
+
+def test_antithetic_draws_mirror_each_other_and_shrink_the_monte_carlo_error(
+        params: TwinParams) -> None:
+    fit = calibrate_response(_table(0.3, 20_000, cost=30.0, spend_gap=60.0), params,
+                             offers={1: DISCOUNT})
+    a = fit.draw(np.random.default_rng(3))
+    b = fit.draw(np.random.default_rng(3), antithetic=True)
+    assert a.z["discount"] == pytest.approx(-b.z["discount"]) and a.z["discount"] != 0
+    assert a.shift0["discount"] - fit.shift0["discount"] == pytest.approx(
+        fit.shift0["discount"] - b.shift0["discount"])
+    lo, hi = RELEVANCE_POWER_RANGE
+    assert a.base.relevance_power + b.base.relevance_power == pytest.approx(lo + hi)
+    # the factors of a pair straddle the fitted one (log scale: exactly mirrored)
+    mid = math.log(fit.factors("discount")[0])
+    assert math.log(a.factors("discount")[0]) - mid == pytest.approx(
+        mid - math.log(b.factors("discount")[0]))
+    # paired rounds: the error of the mean comes from the pairs' means
+    rounds = np.array([1.0, 3.0, 2.5, 1.5, 2.2, 1.8])  # pair means 2, 2, 2
+    assert monte_carlo_se(rounds) == 0.0
+    assert monte_carlo_se(np.array([1.0, 3.0, 4.0, 6.0])) == pytest.approx(
+        np.std([2.0, 5.0], ddof=1) / math.sqrt(2))
 
 
 def test_a_cross_sell_campaign_went_to_recent_trigger_buyers() -> None:

@@ -239,12 +239,16 @@ def truth_mask(feature_table: pl.DataFrame, filters: Sequence[Filter]) -> np.nda
 
 def _predict(model: OwnerModel, offer: Offer, days: int, replications: int, seed: int
              ) -> dict[str, np.ndarray]:
-    """Per round: incremental profit / margin, baseline margin, redemption per targeted twin."""
+    """Per round: incremental profit / margin, baseline margin, redemption per targeted twin.
+
+    Rounds come in antithetic pairs of the response draw (round 2k+1 mirrors round 2k's,
+    :meth:`CalibratedResponse.draw`); twins and simulation are drawn afresh every round."""
     out: dict[str, list[float]] = {k: [] for k in ("profit", "margin", "base", "rate", "n",
                                                    "cost")}
     for r in range(replications):
         s = replication_seed(seed, r)
-        response = model.response.draw(np.random.default_rng(s))
+        response = model.response.draw(np.random.default_rng(replication_seed(seed, r - r % 2)),
+                                        antithetic=r % 2 == 1)
         twins = twins_from_releases([model.release], n=model.n_customers, seed=s,
                                     options=model.fit_options)
         params = params_from_twins(twins, model.merchant_type, seed=s)
@@ -264,6 +268,17 @@ def _predict(model: OwnerModel, offer: Offer, days: int, replications: int, seed
         out["n"].append(float(t.sum()))
         out["cost"].append(float(tr.totals.cost[t].sum() / n))
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def monte_carlo_se(values: np.ndarray) -> float:
+    """Standard error of the mean of rounds drawn in antithetic pairs (0-1, 2-3, ...): the
+    spread of the pairs' means over the square root of their number (a trailing unpaired
+    round is left out of it; one pair or none: the plain sd / sqrt(n))."""
+    v = np.asarray(values, dtype=float)
+    pairs = v[: v.size - v.size % 2].reshape(-1, 2).mean(axis=1)
+    if pairs.size < 2:
+        return float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+    return float(pairs.std(ddof=1) / math.sqrt(pairs.size))
 
 
 def evaluate_offer(model: OwnerModel, offer: Offer, *, days: int = 90, replications: int = 8,
@@ -292,7 +307,7 @@ def evaluate_offer(model: OwnerModel, offer: Offer, *, days: int = 90, replicati
         true_redemption_rate=inc["redemption_rate"],
         pred_redemption_rate=float(pred["rate"].mean()),
         true_cost=inc["discount_cost"], pred_cost=float(pred["cost"].mean()) * k,
-        pred_se=est.sd / math.sqrt(pred["profit"].size) * k)
+        pred_se=monte_carlo_se(pred["profit"]) * k)
 
 
 def evaluate_uplift(world_dir: str | Path, merchant_id: str, offer: Offer, *, epsilon: float,
