@@ -126,22 +126,21 @@ def _treated_window_sums(merchant_tables: Any, cust: pl.LazyFrame, days: pl.Lazy
                             _optional(merchant_tables, "campaigns"))
     if exposures is None or campaigns is None:
         return None
+    windows = (campaigns.select(
+        "campaign_id", (pl.col("start") - pl.lit(start)).dt.total_days().alias("lo"),
+        (pl.col("end") - pl.lit(start)).dt.total_days().alias("hi"))
+        .filter((pl.col("hi") >= 0) & (pl.col("lo") <= window_days - 1)))
     treated = (exposures.filter(pl.col("arm").cast(pl.String) == "treatment")
                .select("campaign_id", "customer_id")
                .join(cust.select("customer_id", "cix"), on="customer_id", how="inner")
-               .select("campaign_id", "cix"))
-    parts = []
-    for cid, first, last in campaigns.select("campaign_id", "start", "end").collect().rows():
-        lo, hi = (first - start).days, (last - start).days
-        if hi < 0 or lo > window_days - 1:
-            continue
-        ids = treated.filter(pl.col("campaign_id") == cid).select("cix")
-        parts.append(days.filter(pl.col("day").is_between(lo, hi))
-                     .join(ids, on="cix", how="semi")
-                     .select("key", "cix", "amount", "promo_amount"))
-    if not parts:
-        return None
-    return (pl.concat(parts).unique(subset="key").group_by("cix")
+               .join(windows, on="campaign_id", how="inner")
+               .select("cix", "lo", "hi"))
+    # one pass: each purchase day meets its customer's treated windows (a handful at most)
+    return (days.select("key", "cix", "day", "amount", "promo_amount")
+            .join(treated, on="cix", how="inner")
+            .filter(pl.col("day").is_between(pl.col("lo"), pl.col("hi")))
+            .unique(subset="key")
+            .group_by("cix")
             .agg(pl.col("amount").sum().alias("treated_spend"),
                  pl.col("promo_amount").sum().alias("treated_promo")))
 
