@@ -112,9 +112,10 @@ class ParametricResponse:
     """Logistic response with documented coefficients.
 
     ``logit p = intercept[kind] + b_depth·depth·geo·(0.5 + price_sens)
-    + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.02)) − b_fee·fee_burden /
+    + b_promo·(promo_prone − 0.5) + b_relevance·log(max(relevance, 0.001)) − b_fee·fee_burden /
     (1 + fee_burden)`` (a fee far above the twin's monthly spend deters it no more than one
-    equal to it: some join anyway),
+    equal to it: some join anyway; the floor of 0.001 keeps a twin that buys almost none of
+    the covered goods from weighing as one that buys 2 % of its spend in them),
     then ``p_redeem = geo · sigmoid(logit)`` (a far-away offer is rarely taken).
     Visit lift (exposed twins in the window, or enrolled members): ``c_visit·depth·
     relevance^relevance_power·geo·(0.5 + promo_prone)`` (only takers come more often, and both
